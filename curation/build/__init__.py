@@ -1,0 +1,1 @@
+"""`curation build`: WARC -> extracted, language-identified, filtered Parquet shards."""

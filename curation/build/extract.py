@@ -1,0 +1,92 @@
+"""HTML decoding, main-text extraction (trafilatura) with a time-out, and a cheap plain-text rendering."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pydantic import BaseModel, ConfigDict
+from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+from resiliparse.parse.html import HTMLTree
+
+STAGE = "extract"
+
+
+class ExtractTimeout(Exception):
+    """Raised inside the extractor when a page takes longer than the configured time-out."""
+
+
+class ExtractConfig(BaseModel):
+    """trafilatura options (the defaults are trafilatura's own, without comments)."""
+
+    model_config = ConfigDict(extra="forbid")
+    favor_precision: bool = False
+    favor_recall: bool = False
+    include_comments: bool = False
+    include_tables: bool = True
+    deduplicate: bool = False
+    timeout_seconds: float = 10.0
+    max_html_chars: int = 5_000_000
+
+
+def decode_html(payload: bytes, declared: str = "") -> str:
+    """Decode HTML bytes using the declared charset when valid, else detection (legacy encodings)."""
+    charset = ""
+    if "charset=" in declared.lower():
+        charset = declared.lower().split("charset=", 1)[1].split(";")[0].strip().strip("\"'")
+    if charset:
+        try:
+            return payload.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return bytes_to_str(payload, detect_encoding(payload))
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` (SIGALRM; only in the main thread, elsewhere no limit)."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, frame):  # noqa: ANN001
+        raise ExtractTimeout
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def extract_main_text(html: str, url: str, cfg: ExtractConfig) -> str | None:
+    """trafilatura's main text, or None when it finds none. Raises ExtractTimeout past the time-out."""
+    from trafilatura import extract
+
+    with time_limit(cfg.timeout_seconds):
+        return extract(
+            html,
+            url=url or None,
+            favor_precision=cfg.favor_precision,
+            favor_recall=cfg.favor_recall,
+            include_comments=cfg.include_comments,
+            include_tables=cfg.include_tables,
+            deduplicate=cfg.deduplicate,
+        )
+
+
+def quick_text(html: str, max_chars: int) -> tuple[str, str]:
+    """A fast plain-text rendering of the page (resiliparse) and its ``<html lang>`` attribute."""
+    tree = HTMLTree.parse(html)
+    lang = ""
+    if tree.document is not None and tree.document.first_child is not None:
+        root = tree.document.query_selector("html")
+        if root is not None:
+            lang = root.getattr("lang", "") or root.getattr("xml:lang", "") or ""
+    text = extract_plain_text(tree, main_content=True, alt_texts=False, links=False, comments=False)
+    return text[:max_chars], lang

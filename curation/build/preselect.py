@@ -1,0 +1,44 @@
+"""Language pre-selection: decide from cheap signals whether a page can be in the target language at all.
+
+Deliberately permissive: a page passes if *any* signal points at the target language (``<html lang>``,
+``Content-Language``, Common Crawl's cld2 guess, or fastText on a quick plain-text rendering within its top-k
+at a low probability). Only pages where every signal points elsewhere skip trafilatura.
+"""
+
+from __future__ import annotations
+
+import re
+
+from curation.build.config import PreselectConfig
+from curation.build.lid import LanguageIdentifier
+
+STAGE = "preselect"
+_SPLIT = re.compile(r"[,;\s]+")
+
+
+def _primary_codes(value: str) -> set[str]:
+    return {tag.split("-")[0].split("_")[0].lower() for tag in _SPLIT.split(value) if tag}
+
+
+def preselect_reason(
+    target: str,
+    quick: str,
+    html_lang: str,
+    content_language: str,
+    cc_languages: list[str],
+    lid: LanguageIdentifier,
+    cfg: PreselectConfig,
+) -> str | None:
+    """None if the page may be in ``target``; otherwise the drop reason."""
+    if cfg.trust_markup and (
+        target in _primary_codes(html_lang)
+        or target in _primary_codes(content_language)
+        or target in {c.lower() for c in cc_languages}
+    ):
+        return None
+    if not quick.strip():
+        return "preselect_no_text"
+    for code, prob in lid.predict(quick, k=cfg.lid_top_k):
+        if code == target and prob >= cfg.min_target_prob:
+            return None
+    return "preselect_other_language"

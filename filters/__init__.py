@@ -1,0 +1,1 @@
+"""Document signals and rules: heuristics, bad words, classifiers. Scores are columns; thresholds are config."""

@@ -1,0 +1,45 @@
+"""Shared fixtures: the real data folder, one Ray for the whole session, and quiet threads."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+DATA = Path(os.environ.get("CURATION_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.fail(f"real test data not found at {DATA} (set CURATION_DATA)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def warc_dir(data_dir: Path) -> Path:
+    return data_dir / "warc"
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A single local Ray (2 CPUs, small object store) shared by every test that needs one."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=2,
+            object_store_memory=128 * 1024 * 1024,
+            include_dashboard=False,
+            logging_level="WARNING",
+            log_to_driver=False,
+            _temp_dir=os.path.join(tempfile.gettempdir(), "curation-ray-tests"),
+        )
+    yield ray
+    ray.shutdown()
