@@ -30,7 +30,7 @@ def _root() -> None:
 
 
 # Packages that add sub-commands; each module has ``register(app: typer.Typer) -> None``.
-REGISTRARS: list[str] = []
+REGISTRARS: list[str] = ["curation.report.cli", "train.cli"]
 
 
 @app.command()

@@ -78,6 +78,9 @@ SCORE_SUFFIX = "_score"
 DUP_CLUSTER_ID = "dup_cluster_id"
 DUP_CLUSTER_SIZE = "dup_cluster_size"
 DUP_SURVIVOR_ID = "dup_survivor_id"
+# bad-word signal (filters.badwords): matches of the LDNOOBW lists, and their share of the text's words
+BADWORD_COUNT = "badword_count"
+BADWORD_RATIO = "badword_ratio"
 
 
 def score_column(task: str) -> str:
@@ -115,3 +118,25 @@ CONFIG_FILE = "config.yaml"
 STATS_FILE = "stats.json"
 PARTS_DIR = "parts"
 REJECTED_DIR = "rejected"
+# --- a trained classifier's directory (filters.training) and the LLM-judge annotation cache
+CLASSIFIER_CARD = "classifier.json"
+CLASSIFIER_REPORT = "report.json"
+CLASSIFIER_HELDOUT = "heldout.parquet"
+ANNOTATION_CACHE = "cache.jsonl"
+
+# --- mixer artefacts (`curation inventory`, `curation mix`, `curation pack`)
+INVENTORY_FILE = "inventory.parquet"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_VERSION = 1
+PACK_INFO_FILE = "pack.json"
+PACK_FORMAT_VERSION = 1
+PACK_TOKENIZER_DIR = "tokenizer"
+
+# --- `curation train` output directory
+CHECKPOINTS_DIR = "checkpoints"
+EXPORT_DIR = "export"
+METRICS_FILE = "metrics.jsonl"
+CURVES_PLOT = "curves.png"
+DUP_KIND = "dup_kind"
+REMOVED_DIR = "removed"
+WORK_DIR = "work"

@@ -4,6 +4,7 @@ A ``Stats`` object is filled by one worker, serialised to a dict, and merged by 
 run's ``stats.json``. Layout::
 
     {"stages": {"<stage>": {"in": n, "out": n, "dropped": {"<reason>": n}, "seconds": s}},
+     "timings": {"<block>": s},              # every timed block, funnel stage or not (e.g. decode)
      "counters": {"<name>": {"<key>": n}},   # e.g. languages, record types, errors
      "totals": {"<name>": x},                # e.g. bytes_read
      "maxima": {"<name>": x}}                # e.g. peak_rss_bytes
@@ -24,10 +25,11 @@ class Stats:
         self.counters: dict[str, Counter[str]] = {}
         self.totals: dict[str, float] = {}
         self.maxima: dict[str, float] = {}
+        self.timings: dict[str, float] = {}
 
     def _stage(self, name: str) -> dict[str, Any]:
         if name not in self.stages:
-            self.stages[name] = {"in": 0, "out": 0, "dropped": Counter(), "seconds": 0.0}
+            self.stages[name] = {"in": 0, "out": 0, "dropped": Counter()}
         return self.stages[name]
 
     def seen(self, stage: str, n: int = 1) -> None:
@@ -39,8 +41,8 @@ class Stats:
     def dropped(self, stage: str, reason: str, n: int = 1) -> None:
         self._stage(stage)["dropped"][reason] += n
 
-    def add_seconds(self, stage: str, seconds: float) -> None:
-        self._stage(stage)["seconds"] += seconds
+    def add_seconds(self, block: str, seconds: float) -> None:
+        self.timings[block] = self.timings.get(block, 0.0) + seconds
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -66,7 +68,8 @@ class Stats:
             mine["in"] += st["in"]
             mine["out"] += st["out"]
             mine["dropped"].update(st["dropped"])
-            mine["seconds"] += st["seconds"]
+        for name, seconds in other.timings.items():
+            self.add_seconds(name, seconds)
         for name, counter in other.counters.items():
             self.counters.setdefault(name, Counter()).update(counter)
         for name, value in other.totals.items():
@@ -82,10 +85,11 @@ class Stats:
                     "in": st["in"],
                     "out": st["out"],
                     "dropped": dict(st["dropped"].most_common()),
-                    "seconds": round(st["seconds"], 4),
+                    "seconds": round(self.timings.get(name, 0.0), 4),
                 }
                 for name, st in self.stages.items()
             },
+            "timings": {name: round(sec, 4) for name, sec in self.timings.items()},
             "counters": {name: dict(c.most_common()) for name, c in self.counters.items()},
             "totals": dict(self.totals),
             "maxima": dict(self.maxima),
@@ -99,8 +103,8 @@ class Stats:
                 "in": st["in"],
                 "out": st["out"],
                 "dropped": Counter(st.get("dropped", {})),
-                "seconds": st.get("seconds", 0.0),
             }
+        stats.timings = dict(data.get("timings", {}))
         stats.counters = {k: Counter(v) for k, v in data.get("counters", {}).items()}
         stats.totals = dict(data.get("totals", {}))
         stats.maxima = dict(data.get("maxima", {}))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -64,6 +64,14 @@ class BuildConfig(BaseModel):
 
 def load_build_config(config_path: str | None, overrides: dict[str, Any]) -> BuildConfig:
     """Merge a YAML config file with CLI overrides (flags win); errors name the offending key."""
+    return load_model_config(BuildConfig, config_path, overrides)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def load_model_config(model: type[ModelT], config_path: str | None, overrides: dict[str, Any]) -> ModelT:
+    """Validate a YAML config file merged with flag overrides (``None`` = unset; ``a.b`` = nested key)."""
     data: dict[str, Any] = {}
     if config_path:
         if not os.path.exists(config_path):
@@ -84,7 +92,7 @@ def load_build_config(config_path: str | None, overrides: dict[str, Any]) -> Bui
         else:
             data[key] = value
     try:
-        return BuildConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "config"

@@ -15,6 +15,9 @@ from resiliparse.parse.html import HTMLTree
 STAGE = "extract"
 
 
+QUICK_MIN_MAIN_CHARS = 200
+
+
 class ExtractTimeout(Exception):
     """Raised inside the extractor when a page takes longer than the configured time-out."""
 
@@ -89,4 +92,6 @@ def quick_text(html: str, max_chars: int) -> tuple[str, str]:
         if root is not None:
             lang = root.getattr("lang", "") or root.getattr("xml:lang", "") or ""
     text = extract_plain_text(tree, main_content=True, alt_texts=False, links=False, comments=False)
+    if len(text) < QUICK_MIN_MAIN_CHARS:  # the main-content heuristic found little: render the whole page
+        text = extract_plain_text(tree, main_content=False, alt_texts=False, links=False, comments=False)
     return text[:max_chars], lang

@@ -50,13 +50,18 @@ def input_key(path: str) -> str:
     return f"{_KEY_SAFE.sub('_', base)[:80]}-{digest}"
 
 
+# One "word" per CJK/kana/hangul character, else runs of word characters or single symbols.
+_FALLBACK_WORDS = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\W\u3040-\u30ff\u3400-\u9fff]+|[^\w\s]")
+
+
 def split_words(text: str, preset: LanguagePreset) -> list[str]:
+    """datatrove's word tokenizer for the language; a regex split where it has none or lacks its extras."""
     from datatrove.utils.text import split_into_words
 
     try:
         return split_into_words(text, preset.tokenizer_code)
-    except ValueError:  # no word tokenizer assigned to this language in datatrove
-        return text.split()
+    except (ValueError, ImportError):
+        return _FALLBACK_WORDS.findall(text)
 
 
 def document_signals(text: str, preset: LanguagePreset) -> tuple[str, dict[str, Any]]:
@@ -142,10 +147,11 @@ class PageProcessor:
             if not self.cfg.preselect_active:
                 st.kept(P.STAGE)
                 return True, html_lang
-            reason = P.preselect_reason(
+            reason, top = P.preselect_reason(
                 self.cfg.lang[0], quick, html_lang, page.content_language, page.cc_languages, self.lid,
                 self.cfg.preselect,
             )
+        st.count("languages_preselect", top)
         if reason:
             st.dropped(P.STAGE, reason)
             return False, html_lang

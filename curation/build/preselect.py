@@ -28,17 +28,18 @@ def preselect_reason(
     cc_languages: list[str],
     lid: LanguageIdentifier,
     cfg: PreselectConfig,
-) -> str | None:
-    """None if the page may be in ``target``; otherwise the drop reason."""
+) -> tuple[str | None, str]:
+    """(None if the page may be in ``target``, else the drop reason; the quick text's top language)."""
+    guesses = lid.predict(quick, k=cfg.lid_top_k) if quick.strip() else []
+    top = guesses[0][0] if guesses else "und"
     if cfg.trust_markup and (
         target in _primary_codes(html_lang)
         or target in _primary_codes(content_language)
         or target in {c.lower() for c in cc_languages}
     ):
-        return None
-    if not quick.strip():
-        return "preselect_no_text"
-    for code, prob in lid.predict(quick, k=cfg.lid_top_k):
-        if code == target and prob >= cfg.min_target_prob:
-            return None
-    return "preselect_other_language"
+        return None, top
+    if not guesses:
+        return "preselect_no_text", top
+    if any(code == target and prob >= cfg.min_target_prob for code, prob in guesses):
+        return None, top
+    return "preselect_other_language", top

@@ -17,8 +17,8 @@ from curation.presets import load_preset
 from curation.runinfo import load_parts, run_dir, save_config, save_stats
 from curation.stats import Stats
 
-STAGE_ORDER = ("warc", "decode", "preselect", "extract", "lid", "language_filter", "gopher_repetition",
-               "gopher_quality", "c4", "fineweb", "signals")
+STAGE_ORDER = ("warc", "preselect", "extract", "lid", "language_filter", "gopher_repetition", "gopher_quality",
+               "c4", "fineweb")
 
 
 def _ordered(stages: dict[str, Any]) -> dict[str, Any]:
@@ -71,8 +71,7 @@ def run_build(cfg: BuildConfig, console: Console | None = None) -> dict[str, Any
         }
     )
     save_stats(cfg.output, result)
-    funnel_plot({k: v for k, v in result["stages"].items() if k not in ("decode", "signals")},
-                run_dir(cfg.output) / "funnel.png", f"build funnel ({', '.join(cfg.lang)})")
+    funnel_plot(result["stages"], run_dir(cfg.output) / "funnel.png", f"build funnel ({', '.join(cfg.lang)})")
     print_summary(result, console)
     return result
 
@@ -85,6 +84,9 @@ def print_summary(result: dict[str, Any], console: Console) -> None:
         reasons = ", ".join(f"{r} {n:,}" for r, n in list(st["dropped"].items())[:3])
         table.add_row(name, f"{st['in']:,}", f"{st['out']:,}", reasons, f"{st['seconds']:.1f}")
     console.print(table)
+    other = {k: v for k, v in result["timings"].items() if k not in result["stages"]}
+    if other:
+        console.print("other time (s): " + ", ".join(f"{k} {v:.1f}" for k, v in other.items()))
     kept = result["counters"].get("kept_languages", {})
     errors = result["counters"].get("input_errors", {})
     console.print(

@@ -159,6 +159,10 @@ class WarcReader:
                     info = rec.reader.read().decode("utf-8", "replace")
                     self.snapshot = snapshot_from(self.path, info) or self.snapshot
                     continue
+                if rtype == "revisit":  # a pointer to an earlier capture: no payload of its own
+                    st.seen(STAGE)
+                    st.dropped(STAGE, "revisit")
+                    continue
                 if rtype != "response":
                     continue
                 st.seen(STAGE)
