@@ -37,9 +37,15 @@ def _join(base: str, rel: str) -> str:
     return base.rstrip("/") + "/" + rel.lstrip("/")
 
 
-def read_cc_paths(listing: str, base_url: str, limit: int | None) -> list[str]:
+def _options(path: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    return (storage_options or {}).get(path.split("://", 1)[0], {}) if is_remote(path) else {}
+
+
+def read_cc_paths(
+    listing: str, base_url: str, limit: int | None, storage_options: dict[str, Any] | None = None
+) -> list[str]:
     """Expand a Common Crawl ``warc.paths.gz`` listing into full URLs under ``base_url``."""
-    with fsspec.open(listing, "rb") as f:
+    with fsspec.open(listing, "rb", **_options(listing, storage_options)) as f:
         raw = f.read()
     if listing.endswith(".gz"):
         raw = gzip.decompress(raw)
@@ -50,7 +56,10 @@ def read_cc_paths(listing: str, base_url: str, limit: int | None) -> list[str]:
 
 
 def expand_inputs(
-    inputs: Iterable[str], base_url: str = DEFAULT_CC_BASE_URL, limit: int | None = None
+    inputs: Iterable[str],
+    base_url: str = DEFAULT_CC_BASE_URL,
+    limit: int | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> list[str]:
     """Turn paths, globs, URLs and ``*.paths.gz`` listings into a sorted, de-duplicated file list.
 
@@ -62,10 +71,10 @@ def expand_inputs(
         if item.endswith(CC_PATHS_SUFFIXES):
             if not is_remote(item) and not os.path.exists(item):
                 raise CurationError(f"input not found: {item}")
-            files.extend(read_cc_paths(item, base_url, limit))
+            files.extend(read_cc_paths(item, base_url, limit, storage_options))
         elif is_remote(item):
             if any(ch in item for ch in "*?["):
-                fs, _, _ = fsspec.get_fs_token_paths(item)
+                fs, _, _ = fsspec.get_fs_token_paths(item, storage_options=_options(item, storage_options))
                 protocol = item.split("://", 1)[0]
                 matched = [f"{protocol}://{p}" for p in sorted(fs.glob(item))]
                 if not matched:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from curation.build.extract import ExtractConfig
 from curation.errors import CurationError
 from curation.io import DEFAULT_CC_BASE_URL
+from curation.remote import RemoteConfig
 
 
 class PreselectConfig(BaseModel):
@@ -18,7 +19,7 @@ class PreselectConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
-    max_chars: int = 3000
+    max_chars: int = 1500
     lid_top_k: int = 5
     min_target_prob: float = 0.02
     trust_markup: bool = True
@@ -39,6 +40,8 @@ class BuildConfig(BaseModel):
     max_payload_bytes: int = 20 * 1024 * 1024
     shard_max_docs: int = 100_000
     max_worker_rss_mb: int | None = 4096
+    storage_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    remote: RemoteConfig = Field(default_factory=RemoteConfig)
     preselect: PreselectConfig = Field(default_factory=PreselectConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
     presets: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -40,11 +40,12 @@ def decode_html(payload: bytes, declared: str = "") -> str:
     charset = ""
     if "charset=" in declared.lower():
         charset = declared.lower().split("charset=", 1)[1].split(";")[0].strip().strip("\"'")
-    if charset:
-        try:
-            return payload.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            pass
+    for candidate in (charset, "utf-8"):  # most of the web is UTF-8: detection only when that fails
+        if candidate:
+            try:
+                return payload.decode(candidate)
+            except (LookupError, UnicodeDecodeError):
+                pass
     return bytes_to_str(payload, detect_encoding(payload))
 
 

@@ -15,7 +15,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import pyarrow as pa
 
 from curation import schema as S
@@ -26,6 +25,7 @@ from curation.build.config import BuildConfig
 from curation.build.warc import WarcPage, WarcReader
 from curation.io import atomic_write_json, write_parquet
 from curation.presets import LanguagePreset, load_preset
+from curation.remote import RemoteReadError, open_input
 from curation.runinfo import part_path
 from curation.stats import Stats
 from filters import heuristics as H
@@ -51,7 +51,9 @@ def input_key(path: str) -> str:
 
 
 # One "word" per CJK/kana/hangul character, else runs of word characters or single symbols.
-_FALLBACK_WORDS = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\W\u3040-\u30ff\u3400-\u9fff]+|[^\w\s]")
+_FALLBACK_WORDS = re.compile(
+    r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\W\u3040-\u30ff\u3400-\u9fff]+|[^\w\s]"
+)
 
 
 def split_words(text: str, preset: LanguagePreset) -> list[str]:
@@ -148,7 +150,12 @@ class PageProcessor:
                 st.kept(P.STAGE)
                 return True, html_lang
             reason, top = P.preselect_reason(
-                self.cfg.lang[0], quick, html_lang, page.content_language, page.cc_languages, self.lid,
+                self.cfg.lang[0],
+                quick,
+                html_lang,
+                page.content_language,
+                page.cc_languages,
+                self.lid,
                 self.cfg.preselect,
             )
         st.count("languages_preselect", top)
@@ -251,7 +258,7 @@ def process_input(path: str, cfg: BuildConfig) -> dict[str, Any]:
     kept = _ShardWriter(out, key, S.BUILD_SCHEMA, cfg.shard_max_docs)
     rejected = _ShardWriter(out, key, S.REJECTED_SCHEMA, cfg.shard_max_docs)
     try:
-        with fsspec.open(path, "rb") as stream:
+        with open_input(path, stats, cfg.storage_options, cfg.remote) as stream:
             reader = WarcReader(stream, path, stats, cfg.max_payload_bytes)
             for page in reader:
                 base = {
@@ -266,10 +273,22 @@ def process_input(path: str, cfg: BuildConfig) -> dict[str, Any]:
                 if result is not None:
                     folder, row = result
                     (rejected if folder == S.REJECTED_DIR else kept).add(folder, row)
-    except FileNotFoundError:
-        stats.count("input_errors", "input_not_found")
-    except OSError as exc:
-        stats.count("input_errors", f"input_unreadable:{type(exc).__name__}")
+    except (RemoteReadError, FileNotFoundError, PermissionError) as exc:
+        # Nothing of this input is kept and no completion record is written: the next run retries it whole.
+        _remove_previous_shards(out, key)
+        reason = (
+            "remote_read_failed"
+            if isinstance(exc, RemoteReadError)
+            else f"input_unreadable:{type(exc).__name__}"
+        )
+        stats.count("input_errors", reason)
+        return {
+            "input": path,
+            "key": key,
+            "shards": [],
+            "stats": stats.to_dict(),
+            "failed": f"{reason}: {exc}",
+        }
     stats.maximum("peak_rss_bytes", _peak_rss_bytes())
     shards = kept.close() + rejected.close()
     record = {"input": path, "key": key, "shards": shards, "stats": stats.to_dict()}

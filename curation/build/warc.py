@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
+from curation.remote import remote_error
 from curation.stats import Stats
 
 STAGE = "warc"
@@ -120,7 +121,9 @@ class WarcReader:
         if status != 200:
             st.dropped(STAGE, f"http_{status}" if status < 600 else "http_other")
             return None
-        if not is_html(http.get("content-type", ""), rec.headers.get("WARC-Identified-Payload-Type", ""), body_start):
+        if not is_html(
+            http.get("content-type", ""), rec.headers.get("WARC-Identified-Payload-Type", ""), body_start
+        ):
             st.dropped(STAGE, "not_html")
             return None
         if rec.content_length > self.max_payload_bytes:
@@ -174,7 +177,12 @@ class WarcReader:
                 if pending is not None:
                     yield pending
                 pending = page
-        except Exception as exc:  # noqa: BLE001 - a broken stream ends this file, it must not end the run
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a broken stream (even a FastWARC panic) ends this file only
+            failure = remote_error(self.stream)
+            if failure is not None:  # the network failed, not the file: the caller retries the whole input
+                raise failure from exc
             st.count("input_errors", f"warc_read_error:{type(exc).__name__}")
         if pending is not None:
             yield pending

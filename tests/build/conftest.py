@@ -35,8 +35,13 @@ def pt_build(tmp_path_factory: pytest.TempPathFactory, warc_dir: Path) -> Path:
 
     cfg = load_build_config(
         None,
-        {"lang": ["pt"], "input": [str(warc_dir / "*.warc.gz")], "output": str(out), "executor": "local",
-         "keep_rejected": True},
+        {
+            "lang": ["pt"],
+            "input": [str(warc_dir / "*.warc.gz")],
+            "output": str(out),
+            "executor": "local",
+            "keep_rejected": True,
+        },
     )
     run_build(cfg)
     return out

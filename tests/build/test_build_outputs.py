@@ -34,8 +34,9 @@ def test_rejected_documents_keep_their_signals_and_reason(pt_build: Path) -> Non
     assert rejected[S.DROP_REASON].null_count() == 0
     stats = stats_of(pt_build)
     heuristic_drops = sum(
-        n for stage in ("gopher_repetition", "gopher_quality", "c4", "fineweb") for n in
-        stats["stages"].get(stage, {}).get("dropped", {}).values()
+        n
+        for stage in ("gopher_repetition", "gopher_quality", "c4", "fineweb")
+        for n in stats["stages"].get(stage, {}).get("dropped", {}).values()
     )
     low_score = stats["stages"]["language_filter"]["dropped"].get("low_lang_score", 0)
     assert len(rejected) == heuristic_drops + low_score
@@ -45,8 +46,17 @@ def test_rejected_documents_keep_their_signals_and_reason(pt_build: Path) -> Non
 def test_stats_funnel_is_consistent(pt_build: Path) -> None:
     stats = stats_of(pt_build)
     stages = stats["stages"]
-    order = ["warc", "preselect", "extract", "lid", "language_filter", "gopher_repetition", "gopher_quality",
-             "c4", "fineweb"]
+    order = [
+        "warc",
+        "preselect",
+        "extract",
+        "lid",
+        "language_filter",
+        "gopher_repetition",
+        "gopher_quality",
+        "c4",
+        "fineweb",
+    ]
     assert list(stages) == order
     for name in order:
         st = stages[name]
@@ -77,11 +87,17 @@ def test_legacy_warc_and_encoding_is_decoded(tmp_path: Path, warc_dir: Path) -> 
     from curation.build.config import load_build_config
     from curation.build.run import run_build
 
-    cfg = load_build_config(None, {
-        "lang": ["ja"], "input": [str(warc_dir / "clueweb09-ja_resiliparse-clueweb-quirk.warc.gz")],
-        "output": str(tmp_path), "executor": "local", "keep_rejected": True,
-        "presets": {"ja": {"gopher_repetition": {"dup_ngram_char_frac": {}, "top_ngram_char_frac": {}}}},
-    })
+    cfg = load_build_config(
+        None,
+        {
+            "lang": ["ja"],
+            "input": [str(warc_dir / "clueweb09-ja_resiliparse-clueweb-quirk.warc.gz")],
+            "output": str(tmp_path),
+            "executor": "local",
+            "keep_rejected": True,
+            "presets": {"ja": {"gopher_repetition": {"dup_ngram_char_frac": {}, "top_ngram_char_frac": {}}}},
+        },
+    )
     stats = run_build(cfg)
     assert stats["stages"]["warc"]["out"] == 29
     assert stats["counters"]["languages"]["ja"] >= 20

@@ -13,13 +13,26 @@ from curation import schema as S
 
 from .conftest import read_docs, run_cli, stats_of
 
-SMALL = ("dolma-wget-sample-0000.warc.gz", "dolma-wget-sample-0001.warc.gz", "warcio-example.warc.gz",
-         "resiliparse-clipped.warc.gz")
+SMALL = (
+    "dolma-wget-sample-0000.warc.gz",
+    "dolma-wget-sample-0001.warc.gz",
+    "warcio-example.warc.gz",
+    "resiliparse-clipped.warc.gz",
+)
 
 
 def test_missing_input_is_a_one_line_error(tmp_path: Path) -> None:
-    res = run_cli("build", "--lang", "en", "--input", str(tmp_path / "nope.warc.gz"), "--output",
-                  str(tmp_path / "o"), "--executor", "local")
+    res = run_cli(
+        "build",
+        "--lang",
+        "en",
+        "--input",
+        str(tmp_path / "nope.warc.gz"),
+        "--output",
+        str(tmp_path / "o"),
+        "--executor",
+        "local",
+    )
     assert isinstance(res.exception, Exception) and "input not found" in str(res.exception)
     assert "nope.warc.gz" in str(res.exception)
 
@@ -30,25 +43,42 @@ def test_errors_exit_2_with_one_line_naming_the_key(tmp_path: Path) -> None:
 
     cfg = tmp_path / "corpus.yaml"
     cfg.write_text(yaml.safe_dump({"lang": ["pt"], "input": ["x"], "output": "o", "shard_max_dox": 3}))
-    proc = subprocess.run([sys.executable, "-m", "curation.cli", "build", "--config", str(cfg)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "curation.cli", "build", "--config", str(cfg)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "shard_max_dox" in lines[0], proc.stderr
 
-    cfg.write_text(yaml.safe_dump({"lang": ["pt"], "input": [str(tmp_path)], "output": str(tmp_path / "o"),
-                                   "presets": {"pt": {"fineweb": {"max_newline_ratio": "lots"}}}}))
-    proc = subprocess.run([sys.executable, "-m", "curation.cli", "build", "--config", str(cfg)],
-                          capture_output=True, text=True)
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "lang": ["pt"],
+                "input": [str(tmp_path)],
+                "output": str(tmp_path / "o"),
+                "presets": {"pt": {"fineweb": {"max_newline_ratio": "lots"}}},
+            }
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "curation.cli", "build", "--config", str(cfg)], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "presets.pt.fineweb.max_newline_ratio" in proc.stderr, proc.stderr
 
 
 def test_config_file_and_flags_merge(tmp_path: Path, warc_dir: Path) -> None:
     cfg = tmp_path / "corpus.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "lang": "en", "input": [str(warc_dir / SMALL[0])], "output": str(tmp_path / "a"), "executor": "local",
-        "presets": {"en": {"gopher_quality": {"min_doc_words": 10_000}}},
-    }))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "lang": "en",
+                "input": [str(warc_dir / SMALL[0])],
+                "output": str(tmp_path / "a"),
+                "executor": "local",
+                "presets": {"en": {"gopher_quality": {"min_doc_words": 10_000}}},
+            }
+        )
+    )
     res = run_cli("build", "--config", str(cfg), "--output", str(tmp_path / "b"))
     assert res.exit_code == 0, res.output
     saved = yaml.safe_load((tmp_path / "b" / "_run" / "config.yaml").read_text())["config"]
@@ -65,8 +95,21 @@ def test_warc_paths_listing_expands_against_base_url(tmp_path: Path, warc_dir: P
     (base / "crawl-data" / "x").mkdir(parents=True)
     for name in SMALL:
         shutil.copy(warc_dir / name, base / "crawl-data" / "x" / name)
-    res = run_cli("build", "--lang", "en", "--input", str(listing), "--cc-base-url", f"file://{base}",
-                  "--limit", "2", "--output", str(tmp_path / "o"), "--executor", "local")
+    res = run_cli(
+        "build",
+        "--lang",
+        "en",
+        "--input",
+        str(listing),
+        "--cc-base-url",
+        f"file://{base}",
+        "--limit",
+        "2",
+        "--output",
+        str(tmp_path / "o"),
+        "--executor",
+        "local",
+    )
     assert res.exit_code == 0, res.output
     stats = stats_of(tmp_path / "o")
     assert stats["inputs"] == 2
@@ -77,8 +120,11 @@ def _build(out: Path, inputs: list[str], **extra: object) -> dict:
     from curation.build.config import load_build_config
     from curation.build.run import run_build
 
-    return run_build(load_build_config(None, {"lang": ["en"], "input": inputs, "output": str(out),
-                                              "executor": "local", **extra}))
+    return run_build(
+        load_build_config(
+            None, {"lang": ["en"], "input": inputs, "output": str(out), "executor": "local", **extra}
+        )
+    )
 
 
 def test_rerun_after_a_kill_has_no_duplicates_or_gaps(tmp_path: Path, warc_dir: Path) -> None:

@@ -41,9 +41,12 @@ def test_extraction_is_at_least_as_good_as_plain_trafilatura(data_dir: Path) -> 
     ours = _snippet_scores(data_dir, lambda html, url: extract_main_text(html, url, ExtractConfig()))
     plain = _snippet_scores(data_dir, lambda html, url: extract(html, url=url))
     report = {
-        lang: {"ours_with": s[0] / max(s[1], 1), "ours_without": s[2] / max(s[3], 1),
-               "plain_with": plain[lang][0] / max(plain[lang][1], 1),
-               "plain_without": plain[lang][2] / max(plain[lang][3], 1)}
+        lang: {
+            "ours_with": s[0] / max(s[1], 1),
+            "ours_without": s[2] / max(s[3], 1),
+            "plain_with": plain[lang][0] / max(plain[lang][1], 1),
+            "plain_without": plain[lang][2] / max(plain[lang][3], 1),
+        }
         for lang, s in sorted(ours.items())
     }
     print(json.dumps(report, indent=1))
@@ -52,8 +55,13 @@ def test_extraction_is_at_least_as_good_as_plain_trafilatura(data_dir: Path) -> 
     assert ours["all"][2] / ours["all"][3] >= plain["all"][2] / plain["all"][3]
 
 
-UDHR = {"pt": ["por_BR.txt", "por_PT.txt"], "es": ["spa.txt"], "fr": ["fra.txt"], "de": ["deu.txt"],
-        "en": ["eng.txt"]}
+UDHR = {
+    "pt": ["por_BR.txt", "por_PT.txt"],
+    "es": ["spa.txt"],
+    "fr": ["fra.txt"],
+    "de": ["deu.txt"],
+    "en": ["eng.txt"],
+}
 
 
 @pytest.mark.parametrize("lang", sorted(UDHR))

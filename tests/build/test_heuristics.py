@@ -22,8 +22,12 @@ def _machado(data_dir: Path, n_chars: int = 6000) -> str:
 
 def _decide(text: str, preset) -> str | None:  # noqa: ANN001
     _, sig = document_signals(text, preset)
-    for _, rule in (("r", R.gopher_repetition_reason), ("q", R.gopher_quality_reason), ("c", R.c4_reason),
-                    ("f", R.fineweb_reason)):
+    for _, rule in (
+        ("r", R.gopher_repetition_reason),
+        ("q", R.gopher_quality_reason),
+        ("c", R.c4_reason),
+        ("f", R.fineweb_reason),
+    ):
         reason = rule(sig, preset)
         if reason:
             return reason
