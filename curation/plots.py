@@ -38,8 +38,9 @@ def funnel_plot(stages: Mapping[str, Mapping[str, Any]], path: str | os.PathLike
     plt.close(fig)
 
 
-def bar_plot(labels: Sequence[str], values: Sequence[float], path: str | os.PathLike[str], title: str,
-             xlabel: str) -> None:
+def bar_plot(
+    labels: Sequence[str], values: Sequence[float], path: str | os.PathLike[str], title: str, xlabel: str
+) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(labels) + 1.2))
     ax.barh(range(len(labels)), values, color="#1565c0")

@@ -78,6 +78,9 @@ SCORE_SUFFIX = "_score"
 DUP_CLUSTER_ID = "dup_cluster_id"
 DUP_CLUSTER_SIZE = "dup_cluster_size"
 DUP_SURVIVOR_ID = "dup_survivor_id"
+DUP_KIND = "dup_kind"  # exact | url | minhash, on removed documents
+REMOVED_DIR = "removed"  # `curation dedup` side output, beside the kept shards
+WORK_DIR = "work"  # <output>/_run/work: resumable intermediate files of a multi-stage command
 # bad-word signal (filters.badwords): matches of the LDNOOBW lists, and their share of the text's words
 BADWORD_COUNT = "badword_count"
 BADWORD_RATIO = "badword_ratio"
@@ -128,15 +131,19 @@ ANNOTATION_CACHE = "cache.jsonl"
 INVENTORY_FILE = "inventory.parquet"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
+SUMMARY_FILE = "summary.txt"
 PACK_INFO_FILE = "pack.json"
 PACK_FORMAT_VERSION = 1
 PACK_TOKENIZER_DIR = "tokenizer"
+TOKEN_CACHE_DIR = "token_cache"
 
 # --- `curation train` output directory
 CHECKPOINTS_DIR = "checkpoints"
 EXPORT_DIR = "export"
 METRICS_FILE = "metrics.jsonl"
 CURVES_PLOT = "curves.png"
-DUP_KIND = "dup_kind"
-REMOVED_DIR = "removed"
-WORK_DIR = "work"
+CHECKPOINT_STEP_DIR = "step_{step:08d}"  # checkpoints/step_00000200/ holds the files below
+CHECKPOINT_MODEL_FILE = "model.pt"
+CHECKPOINT_OPTIMIZER_FILE = "optimizer.pt"
+CHECKPOINT_STATE_FILE = "trainer_state.json"
+CHECKPOINT_RNG_FILE = "rng_rank{rank}.pt"

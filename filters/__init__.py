@@ -1,1 +1,4 @@
-"""Document signals and rules: heuristics, bad words, classifiers. Scores are columns; thresholds are config."""
+"""Document signals and rules: heuristics, bad words, classifiers.
+
+Scores are columns; thresholds are config.
+"""

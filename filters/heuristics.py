@@ -80,15 +80,9 @@ def gopher_quality_signals(text: str, words: Sequence[str], stop_words: frozense
     return {
         S.N_WORDS: len(non_symbol),
         S.MEAN_WORD_LENGTH: _safe_div(sum(len(w) for w in non_symbol), len(non_symbol)),
-        S.SYMBOL_WORD_RATIO: _safe_div(
-            max(text.count("#"), text.count("...") + text.count("…")), n_words
-        ),
-        S.BULLET_LINES_RATIO: _safe_div(
-            sum(s.lstrip().startswith(("•", "-")) for s in lines), len(lines)
-        ),
-        S.ELLIPSIS_LINES_RATIO: _safe_div(
-            sum(s.rstrip().endswith(("...", "…")) for s in lines), len(lines)
-        ),
+        S.SYMBOL_WORD_RATIO: _safe_div(max(text.count("#"), text.count("...") + text.count("…")), n_words),
+        S.BULLET_LINES_RATIO: _safe_div(sum(s.lstrip().startswith(("•", "-")) for s in lines), len(lines)),
+        S.ELLIPSIS_LINES_RATIO: _safe_div(sum(s.rstrip().endswith(("...", "…")) for s in lines), len(lines)),
         # Over whitespace tokens, as in the Gopher paper: tokenizer-split punctuation would count as
         # non-alphabetic "words" and drop real prose with dialogue (Machado de Assis: 0.79 vs 0.98).
         S.ALPHA_WORDS_RATIO: _safe_div(sum(any(c.isalpha() for c in w) for w in spaced), len(spaced)),

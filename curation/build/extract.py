@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,11 @@ STAGE = "extract"
 
 
 QUICK_MIN_MAIN_CHARS = 200
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>")
+_VOID_TAGS = frozenset(
+    "area base br col embed hr img input link meta param source track wbr".split()
+)
+DEPTH_CHECK_MIN_TAGS = 5000
 
 
 class ExtractTimeout(Exception):
@@ -33,6 +39,7 @@ class ExtractConfig(BaseModel):
     deduplicate: bool = False
     timeout_seconds: float = 10.0
     max_html_chars: int = 5_000_000
+    max_html_depth: int = 1000
 
 
 def decode_html(payload: bytes, declared: str = "") -> str:
@@ -47,6 +54,23 @@ def decode_html(payload: bytes, declared: str = "") -> str:
             except (LookupError, UnicodeDecodeError):
                 pass
     return bytes_to_str(payload, detect_encoding(payload))
+
+
+def html_depth(html: str) -> int:
+    """Maximum element nesting depth, computed only for pages with many tags (others return 0).
+
+    HTML parsers and renderers slow down sharply with nesting (resiliparse's text rendering is quadratic in
+    depth), and C code cannot be interrupted by a time-out, so pathological nesting is caught before parsing.
+    """
+    if html.count("<") < DEPTH_CHECK_MIN_TAGS:
+        return 0
+    depth = deepest = 0
+    for closing, name, self_closing in _TAG.findall(html):
+        if self_closing or name.lower() in _VOID_TAGS:
+            continue
+        depth = max(depth - 1, 0) if closing else depth + 1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 @contextmanager

@@ -31,6 +31,7 @@ from curation.stats import Stats
 from filters import heuristics as H
 from filters import rules as R
 
+HTML_STAGE = "html"
 LANGUAGE_FILTER = "language_filter"
 HEURISTIC_STAGES = (
     ("gopher_repetition", R.gopher_repetition_reason),
@@ -136,6 +137,21 @@ class PageProcessor:
         self.lid = L.LanguageIdentifier(cfg.lid_model)
         self.presets = {lang: load_preset(lang, cfg.presets.get(lang)) for lang in cfg.lang}
 
+    def _decode(self, page: WarcPage) -> str | None:
+        """Decode the payload and refuse pages too large or too deeply nested to parse safely."""
+        st = self.stats
+        with st.timed(HTML_STAGE):
+            st.seen(HTML_STAGE)
+            html = X.decode_html(page.payload, page.content_type)
+            if len(html) > self.cfg.extract.max_html_chars:
+                st.dropped(HTML_STAGE, "html_too_large")
+                return None
+            if X.html_depth(html) > self.cfg.extract.max_html_depth:
+                st.dropped(HTML_STAGE, "html_too_deep")
+                return None
+        st.kept(HTML_STAGE)
+        return html
+
     def _preselect(self, page: WarcPage, html: str) -> tuple[bool, str]:
         st = self.stats
         quick, html_lang = "", ""
@@ -169,9 +185,6 @@ class PageProcessor:
         st = self.stats
         with st.timed(X.STAGE):
             st.seen(X.STAGE)
-            if len(html) > self.cfg.extract.max_html_chars:
-                st.dropped(X.STAGE, "html_too_large")
-                return None
             try:
                 text = X.extract_main_text(html, page.url, self.cfg.extract)
             except X.ExtractTimeout:
@@ -192,8 +205,9 @@ class PageProcessor:
     def process(self, page: WarcPage, base: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Return (output folder, row) for a kept or rejected-and-saved document, else None."""
         st = self.stats
-        with st.timed("decode"):
-            html = X.decode_html(page.payload, page.content_type)
+        html = self._decode(page)
+        if html is None:
+            return None
         ok, html_lang = self._preselect(page, html)
         if not ok:
             return None

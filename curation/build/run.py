@@ -20,6 +20,7 @@ from curation.stats import Stats
 
 STAGE_ORDER = (
     "warc",
+    "html",
     "preselect",
     "extract",
     "lid",

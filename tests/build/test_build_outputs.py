@@ -48,6 +48,7 @@ def test_stats_funnel_is_consistent(pt_build: Path) -> None:
     stages = stats["stages"]
     order = [
         "warc",
+        "html",
         "preselect",
         "extract",
         "lid",

@@ -1,0 +1,139 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from curation.errors import CurationError
+from curation.schema import MANIFEST_FILE
+from mixer.manifest import build_manifest, run_mix
+from mixer.spec import MixSpec, load_spec, validate_spec
+
+
+def _spec(data: dict) -> MixSpec:
+    return validate_spec(MixSpec.model_validate(data))
+
+
+def _one_line_error(data: dict, match: str, out: Path) -> str:
+    with pytest.raises(CurationError, match=match) as exc:
+        build_manifest(_spec(data), out)
+    assert "\n" not in str(exc.value)
+    return str(exc.value)
+
+
+def test_manifest_tokens_add_up_exactly(tmp_path: Path, base_spec: dict):
+    manifest = run_mix(_spec(base_spec), tmp_path)
+    assert json.loads((tmp_path / MANIFEST_FILE).read_text()) == manifest
+    assert (tmp_path / "_run" / "config.yaml").exists() and (tmp_path / "_run" / "stats.json").exists()
+    seq_len, n = 64, 40_000 // 64
+    assert manifest["num_sequences"] == n and manifest["total_tokens"] == n * seq_len
+    src = manifest["sources"]
+    assert sum(e["tokens"] for e in src.values()) == manifest["total_tokens"]
+    assert {k: e["sequences"] for k, e in src.items()} == {"pt": 469, "en_replay": 156}  # 625 * .75 = 468.75
+    for name, entry in src.items():
+        assert entry["tokens"] == entry["sequences"] * seq_len
+        assert abs(entry["sequences"] - n * base_spec["sources"][name]["weight"]) < 1
+        assert entry["epochs"] == pytest.approx(entry["tokens"] / entry["available_tokens"], abs=1e-6)
+        assert entry["rows"] == sum(f["rows"] for f in entry["files"])
+    assert src["pt"]["rows"] == 15 and src["en_replay"]["rows"] == 10
+    again = build_manifest(_spec(base_spec), tmp_path / "again")
+    assert again == manifest
+    assert build_manifest(_spec({**base_spec, "seed": 1}), tmp_path)["fingerprint"] != manifest["fingerprint"]
+
+
+def test_phases_compile_into_one_manifest(tmp_path: Path, base_spec: dict, scored_dir: Path):
+    base_spec["sources"]["web_edu"] = {"paths": [str(scored_dir)], "filter": "edu_score >= 3", "weight": 0.0}
+    base_spec["phases"] = [
+        {"name": "main", "share": 0.85},
+        {"name": "anneal", "share": 0.15, "weights": {"pt": 0.5, "web_edu": 0.3, "en_replay": 0.2}},
+    ]
+    manifest = build_manifest(_spec(base_spec), tmp_path)
+    main, anneal = manifest["phases"]
+    assert (main["num_sequences"], anneal["num_sequences"]) == (531, 94)
+    assert main["sequences"] == {"pt": 398, "en_replay": 133, "web_edu": 0}
+    assert anneal["sequences"] == {"pt": 47, "en_replay": 19, "web_edu": 28}
+    for name, entry in manifest["sources"].items():
+        assert entry["sequences"] == main["sequences"][name] + anneal["sequences"][name]
+    edu_rows = pl.read_parquet(scored_dir).filter(pl.col("edu_score") >= 3).height
+    assert manifest["sources"]["web_edu"]["rows"] == edu_rows > 0
+
+
+def test_short_source_is_a_one_line_error_naming_it_and_the_shortfall(tmp_path: Path, base_spec: dict):
+    base_spec["total_tokens"] = 160_000  # en_replay needs 40k tokens, has about 25k
+    base_spec["sources"]["pt"]["max_epochs"] = 2
+    message = _one_line_error(base_spec, "source 'en_replay' is too small", tmp_path)
+    assert "short by" in message and "allow_renormalize" in message
+
+
+def test_renormalize_caps_short_sources_and_keeps_the_total(tmp_path: Path, base_spec: dict):
+    base_spec.update(total_tokens=120_000, allow_renormalize=True)
+    base_spec["sources"]["pt"]["max_epochs"] = 2
+    manifest = build_manifest(_spec(base_spec), tmp_path)
+    src = manifest["sources"]
+    assert sum(e["tokens"] for e in src.values()) == manifest["total_tokens"] == 120_000 // 64 * 64
+    assert src["en_replay"]["tokens"] <= src["en_replay"]["available_tokens"]
+    assert src["en_replay"]["epochs"] <= 1 and src["pt"]["epochs"] <= 2
+    assert src["en_replay"]["available_tokens"] - 64 < src["en_replay"]["tokens"]  # held at its cap
+    assert src["en_replay"]["share"] < 0.25 and src["pt"]["share"] > 0.75
+
+
+def test_upweighting_by_dup_cluster_size_is_planned_against_the_cap(
+    tmp_path: Path, base_spec: dict, dup_shard: Path
+):
+    base_spec["sources"]["en_replay"] = {
+        "paths": [str(dup_shard)],
+        "weight": 0.25,
+        "max_epochs": 3,
+        "upweight_by": "dup_cluster_size",
+    }
+    manifest = build_manifest(_spec(base_spec), tmp_path)
+    assert manifest["sources"]["en_replay"]["upweight_by"] == "dup_cluster_size"
+    assert manifest["sources"]["en_replay"]["rows"] == pl.read_parquet(dup_shard).height
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"weights": (0.6, 0.25)}, "source weights sum to 0.85, not 1"),
+        ({"filter": "edu_score >= 3"}, "source 'en_replay': unknown column 'edu_score'"),
+        ({"filter": "edu_score >>= 3"}, "source 'en_replay': invalid filter"),
+        ({"paths": ["/nonexistent/corpus/*.parquet"]}, "source 'en_replay': input matches no file"),
+    ],
+)
+def test_bad_specs_fail_with_one_line(tmp_path: Path, base_spec: dict, change: dict, match: str):
+    if "weights" in change:
+        base_spec["sources"]["pt"]["weight"], base_spec["sources"]["en_replay"]["weight"] = change["weights"]
+        with pytest.raises(CurationError, match=match) as exc:
+            _spec(base_spec)
+        assert "\n" not in str(exc.value)
+        return
+    base_spec["sources"]["en_replay"].update(change)
+    _one_line_error(base_spec, match, tmp_path)
+
+
+def test_phase_errors(base_spec: dict):
+    base_spec["phases"] = [
+        {"name": "main", "share": 0.8},
+        {"name": "anneal", "share": 0.1, "weights": {"pt": 1}},
+    ]
+    with pytest.raises(CurationError, match="phase shares sum to 0.9"):
+        _spec(base_spec)
+    base_spec["phases"][1].update(share=0.2, weights={"pt": 0.5, "web": 0.5})
+    with pytest.raises(CurationError, match="phase 'anneal' weights name unknown source 'web'"):
+        _spec(base_spec)
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path: Path, base_spec: dict, write_spec):
+    base_spec["sources"]["pt"]["weight"] = 0.7
+    spec = write_spec(tmp_path / "mix.yaml", base_spec)
+    proc = subprocess.run(
+        [sys.executable, "-m", "curation.cli", "mix", "--spec", str(spec), "--output", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: source weights sum to 0.95, not 1"]
+    base_spec["sources"]["pt"]["weight"] = 0.75
+    assert load_spec(write_spec(tmp_path / "ok.yaml", base_spec), {"seed": 3}).seed == 3
