@@ -1,0 +1,118 @@
+"""Fixtures for train tests: a small BPE tokenizer trained on the real texts, packed mixtures built with the
+mixer's own API (`curation mix` + `curation pack`), and the tiny Llama config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from train.config import TINY_LLAMA
+
+SEQ_LEN = 64
+EOS = "<|endoftext|>"
+
+
+def pt_files(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "text" / "pt" / "machado_de_assis").glob("*.txt"))
+
+
+def en_files(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "text" / "en" / "nltk" / "state_union").glob("*.txt"))
+
+
+def train_bpe(texts: list[str], vocab_size: int, path: Path) -> Path:
+    """A byte-level BPE tokenizer (with an EOS token) trained on ``texts``, saved as a `tokenizers` JSON."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(texts, trainer)
+    tok.save(str(path))
+    return path
+
+
+def read(paths: list[Path]) -> list[str]:
+    return [p.read_text(encoding="utf-8", errors="replace") for p in paths]
+
+
+@pytest.fixture(scope="session")
+def tokenizer_json(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    texts = read(pt_files(data_dir)[:30] + en_files(data_dir)[:15])
+    return train_bpe(texts, 512, tmp_path_factory.mktemp("tok") / "bpe512.json")
+
+
+@pytest.fixture(scope="session")
+def other_tokenizer_json(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """A different tokenizer (English only, other vocabulary): packed data made with it is 'wrong' for models
+    exported with :func:`tokenizer_json`."""
+    return train_bpe(read(en_files(data_dir)[:15]), 384, tmp_path_factory.mktemp("tok2") / "bpe384.json")
+
+
+def pack(
+    out: Path, tokenizer: Path, sources: dict[str, dict[str, Any]], total_tokens: int, seq_len: int = SEQ_LEN
+) -> Path:
+    """Plan and pack a mixture with the mixer (local executor); returns the packed directory."""
+    from curation.io import atomic_write_yaml
+    from mixer.manifest import run_mix
+    from mixer.pack import PackOptions, run_pack
+    from mixer.spec import load_spec
+
+    spec_path = out / "spec.yaml"
+    atomic_write_yaml(
+        spec_path,
+        {
+            "tokenizer": str(tokenizer),
+            "seq_len": seq_len,
+            "total_tokens": total_tokens,
+            "seed": 0,
+            "sources": sources,
+            "executor": "local",
+        },
+    )
+    run_mix(load_spec(spec_path), out / "mix")
+    run_pack(PackOptions(manifest=str(out / "mix"), output=str(out / "packed"), executor="local"))
+    return out / "packed"
+
+
+@pytest.fixture(scope="session")
+def packed(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tokenizer_json: Path) -> Path:
+    """Portuguese (70%) + English replay (30%), 640 sequences of 64 tokens."""
+    sources = {
+        "pt": {"paths": [str(p) for p in pt_files(data_dir)[:30]], "weight": 0.7},
+        "en": {"paths": [str(p) for p in en_files(data_dir)[:15]], "weight": 0.3},
+    }
+    return pack(tmp_path_factory.mktemp("mix"), tokenizer_json, sources, total_tokens=640 * SEQ_LEN)
+
+
+@pytest.fixture(scope="session")
+def eval_sets(data_dir: Path) -> dict[str, list[str]]:
+    """Held-out text: Portuguese works and English speeches not in the packed mixture."""
+    return {"pt": [str(p) for p in pt_files(data_dir)[-3:]], "en": [str(en_files(data_dir)[-1])]}
+
+
+def tiny_config(packed: Path, output: Path, **overrides: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "data": str(packed),
+        "output": str(output),
+        "model": {"config": dict(TINY_LLAMA)},
+        "max_steps": 20,
+        "global_batch_tokens": 8 * SEQ_LEN,
+        "micro_batch_size": 4,
+        "schedule": {"kind": "cosine", "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 4},
+        "device": "cpu",
+    }
+    cfg.update(overrides)
+    return cfg
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)

@@ -1,0 +1,57 @@
+"""Optional paths of the loop: activation checkpointing, the lm-eval hook, FLOPs/MFU arithmetic, bpb units."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.train.conftest import tiny_config
+from train.config import TINY_LLAMA
+from train.export import lm_eval_available
+from train.run import train
+
+
+def test_activation_checkpointing_gives_the_same_losses(packed: Path, tmp_path: Path) -> None:
+    plain = train(tiny_config(packed, tmp_path / "plain", max_steps=4))
+    cfg = tiny_config(packed, tmp_path / "gc", max_steps=4)
+    cfg["model"] = {**cfg["model"], "gradient_checkpointing": True}
+    checkpointed = train(cfg)
+    assert checkpointed["losses"] == pytest.approx(plain["losses"], abs=1e-5)
+
+
+@pytest.mark.skipif(lm_eval_available(), reason="checks the skip path; lm-eval is installed here")
+def test_lm_eval_tasks_skip_cleanly_without_the_package(packed: Path, tmp_path: Path) -> None:
+    summary = train(tiny_config(packed, tmp_path, max_steps=1, eval={"lm_eval_tasks": ["hellaswag"]}))
+    assert summary["finished"] and "not installed" in summary["lm_eval"]["skipped"]
+
+
+def test_flops_per_token_counts_matmul_params_and_attention() -> None:
+    from train.metrics import mfu, model_flops_per_token
+    from train.model import new_model
+
+    model = new_model(TINY_LLAMA, 512, 0, "sdpa")
+    h, layers, inter, vocab, seq = 64, 2, 256, 512, 64
+    per_layer = 4 * h * h + 3 * h * inter + 2 * h  # q,k,v,o + gate,up,down + 2 RMSNorm weights
+    matmul = layers * per_layer + h + vocab * h  # + final norm + tied LM head
+    assert model_flops_per_token(model, seq) == 6 * matmul + 12 * layers * h * seq
+    assert mfu(1e6, 1e6, 1.0, 2) == pytest.approx(0.5)  # 1e12 FLOP/s achieved on 2 x 1 TFLOP/s
+    assert mfu(1e6, 1e6, None, 1) is None
+
+
+def test_bits_per_byte_is_nats_over_ln2_bytes(packed: Path) -> None:
+    """For one short text the eval equals the model's own mean loss x tokens / (ln 2 x bytes)."""
+    from mixer.tokenizer import load_tokenizer
+    from train.evaluate import bits_per_byte
+    from train.model import new_model
+
+    tokenizer = load_tokenizer(packed / "tokenizer")
+    model = new_model(TINY_LLAMA, len(tokenizer), tokenizer.eos_token_id, "sdpa").eval()
+    text = "Não é fácil dizer o que a senhora sentiu; mas foi alguma coisa nova."
+    ids = torch.tensor([[tokenizer.eos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]]])
+    with torch.no_grad():
+        mean_nats = model(input_ids=ids, labels=ids).loss.item()
+    expected = mean_nats * (ids.shape[1] - 1) / (math.log(2) * len(text.encode("utf-8")))
+    assert bits_per_byte(model, tokenizer, [text], seq_len=64) == pytest.approx(expected, rel=1e-5)

@@ -1,0 +1,99 @@
+"""Training metrics: FLOPs per token and MFU, the JSONL log (resume-safe) and the plot of the curves."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from curation.io import atomic_write_text
+
+if TYPE_CHECKING:
+    import torch
+
+H100_BF16_PEAK_TFLOPS = 989.0
+
+
+def count_params(model: torch.nn.Module, exclude_embeddings: bool = False) -> int:
+    n = sum(p.numel() for p in model.parameters())
+    if exclude_embeddings:
+        emb = model.get_input_embeddings()
+        n -= emb.weight.numel() if emb is not None else 0
+    return n
+
+
+def flops_per_token(matmul_params: int, n_layers: int, hidden_size: int, seq_len: int) -> float:
+    """Training FLOPs per token (PaLM, appendix B): 6 N for the matmul parameters (all but the input
+    embedding, the LM head included) plus 12 L H T for attention scores and values."""
+    return 6.0 * matmul_params + 12.0 * n_layers * hidden_size * seq_len
+
+
+def model_flops_per_token(model: torch.nn.Module, seq_len: int) -> float:
+    cfg = model.config
+    matmul_params = count_params(model, exclude_embeddings=True)
+    if getattr(
+        cfg, "tie_word_embeddings", False
+    ):  # the shared head weight was just subtracted with the input
+        matmul_params += cfg.vocab_size * cfg.hidden_size
+    return flops_per_token(matmul_params, cfg.num_hidden_layers, cfg.hidden_size, seq_len)
+
+
+def mfu(
+    tokens_per_second: float, flops_per_tok: float, peak_tflops: float | None, world_size: int
+) -> float | None:
+    """Model FLOPs utilisation: achieved / (peak per device * devices); None without a known peak."""
+    if not peak_tflops:
+        return None
+    return tokens_per_second * flops_per_tok / (peak_tflops * 1e12 * world_size)
+
+
+class MetricsLog:
+    """Append-only JSONL, one record per logged step or eval; on resume, records after the checkpoint go."""
+
+    def __init__(self, path: str | os.PathLike[str], resume_step: int | None) -> None:
+        self.path = Path(path)
+        if resume_step is None:
+            self.path.unlink(missing_ok=True)
+        elif self.path.exists():
+            kept = [
+                line
+                for line in self.path.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= resume_step
+            ]
+            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike[str], title: str) -> None:
+    """Training loss and LR against step, and eval bits per byte per set (forgetting: a rising line)."""
+    from curation.plots import _pyplot
+
+    plt = _pyplot()
+    train = [r for r in records if "loss" in r]
+    evals = [r for r in records if "eval_bpb" in r]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], color="#1565c0")
+    axes[0].set(xlabel="step", ylabel="train loss (nats/token)", title="loss")
+    axes[1].plot([r["step"] for r in train], [r["lr"] for r in train], color="#6a1b9a")
+    axes[1].set(xlabel="step", ylabel="learning rate", title="LR schedule")
+    names = sorted({name for r in evals for name in r["eval_bpb"]})
+    for name in names:
+        pts = [(r["step"], r["eval_bpb"][name]) for r in evals if name in r["eval_bpb"]]
+        axes[2].plot([s for s, _ in pts], [v for _, v in pts], marker="o", label=name)
+    axes[2].set(xlabel="step", ylabel="bits per byte", title="held-out bits per byte")
+    if names:
+        axes[2].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
