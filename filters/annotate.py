@@ -1,0 +1,235 @@
+"""``curation classifier annotate``: LLM-judged 0-5 labels for a stratified sample of documents.
+
+A sample is drawn from the shards, stratified by a column (``lang`` by default: each value gets its share,
+at least one doc). Every (document, task) is sent to the judge with the task's prompt template, with bounded
+concurrency. Answers go to an append-only JSONL cache keyed by doc id + task + judge model + prompt hash, so
+a rerun (after a kill, or with more tasks) only asks what is missing. The output ``labelled.parquet`` has the
+sample's ``id``, ``text``, stratum column and one integer column per task (null where no score could be
+parsed); ``curation classifier train --label-col edu`` reads it directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+
+from curation import schema as S
+from curation.errors import CurationError
+from curation.executor import progress_bar
+from curation.io import write_parquet
+from curation.runinfo import save_config, save_stats
+from curation.stats import Stats
+from filters.judges import ChatClient, LocalJudge, RequestFailed, parse_score
+from filters.labelled import check_columns, read_table
+
+PROMPT_DIR = Path(__file__).parent / "prompts"
+LABELLED_FILE = "labelled.parquet"
+STAGE = "annotate"
+
+
+class AnnotateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: list[str]
+    output: str
+    tasks: list[str] = Field(default_factory=lambda: ["edu", "stem", "toxicity"])
+    sample_docs: int = Field(1000, gt=0)
+    stratify_col: str = S.LANG
+    seed: int = 0
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    judge_model: str | None = Field(None, description="local causal LM directory instead of an API")
+    prompt_dir: str = str(PROMPT_DIR)
+    concurrency: int = Field(8, gt=0)
+    max_retries: int = 5
+    backoff_seconds: float = 1.0
+    timeout_seconds: float = 60.0
+    max_doc_chars: int = 6000
+
+
+def load_prompts(prompt_dir: str, tasks: list[str]) -> dict[str, str]:
+    prompts = {}
+    for task in tasks:
+        path = Path(prompt_dir) / f"{task}.md"
+        if not path.is_file():
+            raise CurationError(f"no prompt template for task '{task}': {path}")
+        prompts[task] = path.read_text(encoding="utf-8")
+        if "{document}" not in prompts[task]:
+            raise CurationError(f"prompt template lacks the {{document}} placeholder: {path}")
+    return prompts
+
+
+def allocate(sizes: list[int], n_docs: int) -> list[int]:
+    """Largest-remainder shares of ``n_docs`` over strata of ``sizes``: at least one each, none over its size."""
+    total = sum(sizes)
+    quotas = [n_docs * size / total for size in sizes]
+    take = [min(size, max(1, int(q))) for size, q in zip(sizes, quotas, strict=True)]
+    by_remainder = sorted(range(len(sizes)), key=lambda i: quotas[i] - int(quotas[i]), reverse=True)
+    while sum(take) < n_docs:
+        i = next(
+            i for i in by_remainder + sorted(range(len(sizes)), key=lambda i: -sizes[i]) if take[i] < sizes[i]
+        )
+        take[i] += 1
+        by_remainder = [j for j in by_remainder if j != i]
+    while sum(take) > n_docs:
+        i = max(range(len(sizes)), key=lambda i: (take[i] - quotas[i], take[i]))
+        take[i] -= 1
+    return take
+
+
+def stratified_sample(frame: pl.DataFrame, column: str, n_docs: int, seed: int) -> pl.DataFrame:
+    """``n_docs`` rows, each stratum's share proportional to its size (at least one row per stratum)."""
+    if frame.height <= n_docs:
+        return frame
+    counts = frame.group_by(column).len().sort(column, nulls_last=True)
+    values, sizes = counts[column].to_list(), counts["len"].to_list()
+    parts = []
+    for value, take in zip(values, allocate(sizes, n_docs), strict=True):
+        group = frame.filter(pl.col(column).is_null() if value is None else pl.col(column) == value)
+        if take:
+            parts.append(group.sample(take, seed=seed))
+    return pl.concat(parts)
+
+
+def read_sample(cfg: AnnotateConfig) -> pl.DataFrame:
+    frame = pl.concat([read_table(path) for path in cfg.input], how="diagonal_relaxed")
+    check_columns(frame, [S.TEXT, cfg.stratify_col], ", ".join(cfg.input))
+    if S.ID not in frame.columns:
+        frame = frame.with_columns(pl.col(S.TEXT).hash(seed=0).cast(pl.Utf8).alias(S.ID))
+    frame = frame.select(S.ID, S.TEXT, cfg.stratify_col).unique(S.ID, keep="first", maintain_order=True)
+    return stratified_sample(frame, cfg.stratify_col, cfg.sample_docs, cfg.seed).sort(S.ID)
+
+
+class Cache:
+    """Append-only JSONL of judged items; tolerant of a torn last line from a killed run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.entries: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                self.entries[entry["key"]] = entry
+
+    @staticmethod
+    def key(doc_id: str, task: str, judge: str, prompt: str) -> str:
+        prompt_hash = hashlib.sha256(prompt.encode()).hexdigest()[:16]
+        return hashlib.sha256(f"{doc_id}\x00{task}\x00{judge}\x00{prompt_hash}".encode()).hexdigest()[:32]
+
+    def add(self, entry: dict[str, Any]) -> None:
+        with self.lock:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            self.entries[entry["key"]] = entry
+
+
+def make_judge(cfg: AnnotateConfig) -> ChatClient | LocalJudge:
+    if cfg.judge_model:
+        return LocalJudge(cfg.judge_model)
+    if not cfg.base_url or not cfg.model:
+        raise CurationError("annotate needs base_url and model (an OpenAI-compatible API) or judge_model")
+    return ChatClient(
+        cfg.base_url,
+        cfg.model,
+        os.environ.get(cfg.api_key_env),
+        cfg.max_retries,
+        cfg.backoff_seconds,
+        cfg.timeout_seconds,
+    )
+
+
+def run_annotate(cfg: AnnotateConfig, console: Console | None = None) -> dict[str, Any]:
+    """Judge the sample for every task (cached), write ``labelled.parquet``, config, stats and a summary."""
+    console = console or Console()
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(out, "classifier annotate", cfg.model_dump())
+    prompts = load_prompts(cfg.prompt_dir, cfg.tasks)
+    sample = read_sample(cfg)
+    judge = make_judge(cfg)
+    cache = Cache(out / S.ANNOTATION_CACHE)
+    stats = Stats()
+    todo = []
+    for doc_id, text in sample.select(S.ID, S.TEXT).iter_rows():
+        for task in cfg.tasks:
+            key = Cache.key(doc_id, task, judge.name, prompts[task])
+            stats.seen(STAGE)
+            if key in cache.entries:
+                stats.count("items", "cached")
+            else:
+                todo.append(
+                    (key, doc_id, task, prompts[task].replace("{document}", text[: cfg.max_doc_chars]))
+                )
+
+    def ask(item: tuple[str, str, str, str]) -> str:
+        key, doc_id, task, prompt = item
+        try:
+            answer = judge.complete(prompt)
+        except RequestFailed as exc:
+            return f"request_failed: {exc}"
+        score = parse_score(answer)
+        cache.add(
+            {
+                "key": key,
+                "doc_id": doc_id,
+                "task": task,
+                "judge": judge.name,
+                "score": score,
+                "answer": answer[-500:],
+            }
+        )
+        return "parsed" if score is not None else "parse_failed"
+
+    workers = 1 if isinstance(judge, LocalJudge) else cfg.concurrency
+    with progress_bar() as bar, ThreadPoolExecutor(max_workers=workers) as pool:
+        task_id = bar.add_task("judging", total=len(todo), info="")
+        for future in as_completed([pool.submit(ask, item) for item in todo]):
+            outcome = future.result()
+            stats.count("items", outcome.split(":")[0])
+            if outcome != "parsed":
+                stats.count("errors", outcome)
+            bar.update(task_id, advance=1)
+    labels: dict[str, list[int | None]] = {task: [] for task in cfg.tasks}
+    parse_failures = 0
+    for doc_id in sample[S.ID].to_list():
+        for task in cfg.tasks:
+            entry = cache.entries.get(Cache.key(doc_id, task, judge.name, prompts[task]))
+            labels[task].append(entry["score"] if entry else None)
+            parse_failures += bool(entry) and entry["score"] is None
+    labelled = sample.with_columns(pl.Series(task, values, dtype=pl.Int8) for task, values in labels.items())
+    write_parquet(out / LABELLED_FILE, labelled.to_arrow())
+    scored = {task: sum(v is not None for v in values) for task, values in labels.items()}
+    stats.kept(STAGE, sum(scored.values()))
+    items = stats.counters.get("items", {})
+    summary = {
+        **stats.to_dict(),
+        "docs": sample.height,
+        "asked": len(todo),
+        "retries": judge.retries,
+        "scored": scored,
+        "parse_failures": parse_failures,
+        "requests_failed": items.get("request_failed", 0),
+    }
+    save_stats(out, summary)
+    console.print(
+        f"judged {sample.height:,} docs x {len(cfg.tasks)} tasks with {judge.name}: "
+        f"{len(todo):,} asked, {summary['parse_failures']} parse failures, "
+        f"{summary['requests_failed']} failed requests, {judge.retries} retries -> {out / LABELLED_FILE}"
+    )
+    return summary

@@ -1,0 +1,188 @@
+"""`classifier annotate` against a real chat-completions HTTP server on 127.0.0.1 that answers with the real
+LLM-judge labels of the documents, and injects 429/500 errors and malformed answers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import polars as pl
+import pytest
+
+from curation import schema as S
+from curation.errors import CurationError
+from filters.annotate import LABELLED_FILE, AnnotateConfig, run_annotate
+from filters.judges import parse_score
+from filters.training import TrainConfig, run_train
+
+API_KEY = "test-key"
+TASK_MARKERS = {"edu": "valor educacional", "stem": "CTEM", "toxicity": "ofensiva"}
+LABEL_FIELD = {"edu": "edu", "stem": "stem", "toxicity": "toxic"}
+
+
+def fault(text: str) -> str | None:
+    """Which fault a document triggers (deterministic from its text)."""
+    bucket = int(hashlib.md5(text.encode()).hexdigest(), 16) % 10
+    return {0: "429", 1: "500", 2: "malformed", 3: "bad_json"}.get(bucket)
+
+
+class JudgeServer:
+    """A threading HTTP server speaking POST /v1/chat/completions."""
+
+    def __init__(self, labels: dict[str, dict], max_doc_chars: int) -> None:
+        self.labels = labels
+        self.max_doc_chars = max_doc_chars
+        self.calls: dict[tuple[str, str], int] = {}
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.headers.get("Authorization") != f"Bearer {API_KEY}":
+                    return self._send(401, b'{"error": "bad key"}')
+                status, payload = server.answer(body["messages"][0]["content"])
+                self._send(status, payload, {"Retry-After": "0"} if status == 429 else {})
+
+            def _send(self, status: int, payload: bytes, headers: dict | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def answer(self, prompt: str) -> tuple[int, bytes]:
+        document = prompt.split("<documento>\n", 1)[1].split("\n</documento>", 1)[0]
+        task = next(t for t, marker in TASK_MARKERS.items() if marker in prompt)
+        with self.lock:
+            n = self.calls[(document, task)] = self.calls.get((document, task), 0) + 1
+        kind = fault(document)
+        if kind in ("429", "500") and n == 1:
+            return int(kind), b'{"error": "try again"}'
+        if kind == "bad_json":
+            return 200, b"not json"
+        label = self.labels[document][LABEL_FIELD[task]]
+        content = "Sem nota." if kind == "malformed" else f"O texto ... coerente.\nPontuação: {label}"
+        return 200, json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
+
+
+@pytest.fixture()
+def server(labels_path):
+    records = pl.read_ndjson(labels_path).to_dicts()
+    srv = JudgeServer({r["text"][:4000]: r for r in records}, 4000)
+    yield srv
+    srv.httpd.shutdown()
+
+
+def _config(server, shards_dir, out, **kw) -> AnnotateConfig:
+    base = {
+        "input": [str(shards_dir)],
+        "output": str(out),
+        "tasks": ["edu", "stem"],
+        "sample_docs": 100,
+        "base_url": server.url,
+        "model": "judge-test",
+        "api_key_env": "CURATION_TEST_KEY",
+        "concurrency": 4,
+        "backoff_seconds": 0.01,
+        "max_doc_chars": 4000,
+    }
+    return AnnotateConfig(**{**base, **kw})
+
+
+def test_parse_score_reads_the_last_score_line():
+    assert parse_score("Pontuação: 2\n... afinal, Pontuação: 4") == 4
+    assert parse_score("Educational score: 3") == 3
+    assert parse_score("Sem nota.") is None and parse_score("Pontuação: 7") is None
+
+
+def test_annotate_retries_counts_failures_and_resumes(tmp_path, server, shards_dir, labels_path, monkeypatch):
+    monkeypatch.setenv("CURATION_TEST_KEY", API_KEY)
+    out = tmp_path / "ann"
+    summary = run_annotate(_config(server, shards_dir, out))
+    labelled = pl.read_parquet(out / LABELLED_FILE)
+    truth = {r["doc_id"]: r for r in pl.read_ndjson(labels_path).to_dicts()}
+    assert labelled.height == 100 and set(labelled.columns) == {S.ID, S.TEXT, S.LANG, "edu", "stem"}
+    all_langs = set(pl.read_ndjson(labels_path)[S.LANG].to_list())
+    assert set(labelled[S.LANG].to_list()) == all_langs  # stratified: every language drawn
+    faults = [fault(t[:4000]) for t in labelled[S.TEXT].to_list()]
+    assert {"429", "500", "malformed", "bad_json"} <= set(faults)
+    assert summary["retries"] == 2 * sum(f in ("429", "500") for f in faults)
+    assert summary["parse_failures"] == 2 * sum(f in ("malformed", "bad_json") for f in faults)
+    assert summary["requests_failed"] == 0 and summary["asked"] == 200
+    for row, kind in zip(labelled.iter_rows(named=True), faults, strict=True):
+        if kind in ("malformed", "bad_json"):
+            assert row["edu"] is None and row["stem"] is None
+        else:
+            assert (row["edu"], row["stem"]) == (truth[row[S.ID]]["edu"], truth[row[S.ID]]["stem"])
+
+    # a second run asks nothing: everything is in the cache
+    calls = sum(server.calls.values())
+    assert (
+        run_annotate(_config(server, shards_dir, out))["asked"] == 0 and sum(server.calls.values()) == calls
+    )
+
+    # a killed run: 50 cache lines survived plus a torn one; the rerun asks only the rest
+    cache = out / S.ANNOTATION_CACHE
+    lines = cache.read_text().splitlines()
+    cache.write_text("\n".join(lines[:50]) + '\n{"key": "torn')
+    assert run_annotate(_config(server, shards_dir, out))["asked"] == 150
+    assert pl.read_parquet(out / LABELLED_FILE).equals(labelled)
+
+    # the output is what `classifier train` accepts
+    report = run_train(
+        TrainConfig(
+            task="edu", data=str(out / LABELLED_FILE), label_col="edu", output=str(tmp_path / "model")
+        )
+    )
+    assert report["train_rows"] + report["test_rows"] == labelled["edu"].drop_nulls().len()
+
+
+def test_exhausted_retries_are_counted_and_redone_on_resume(tmp_path, server, shards_dir, monkeypatch):
+    monkeypatch.setenv("CURATION_TEST_KEY", API_KEY)
+    out = tmp_path / "ann"
+    summary = run_annotate(
+        _config(server, shards_dir, out, sample_docs=40, tasks=["toxicity"], max_retries=0)
+    )
+    texts = pl.read_parquet(out / LABELLED_FILE)[S.TEXT].to_list()
+    transient = sum(fault(t[:4000]) in ("429", "500") for t in texts)
+    assert transient > 0 and summary["requests_failed"] == transient and summary["retries"] == 0
+    assert (
+        run_annotate(_config(server, shards_dir, out, sample_docs=40, tasks=["toxicity"]))["asked"]
+        == transient
+    )
+
+
+def test_bad_api_key_is_a_user_error(tmp_path, server, shards_dir, monkeypatch):
+    monkeypatch.setenv("CURATION_TEST_KEY", "wrong")
+    with pytest.raises(CurationError, match="401"):
+        run_annotate(_config(server, shards_dir, tmp_path, sample_docs=3, concurrency=1))
+
+
+def test_local_causal_lm_judge_runs_and_counts_failures(tmp_path, tiny_llama_dir, shards_dir):
+    cfg = AnnotateConfig(
+        input=[str(shards_dir)],
+        output=str(tmp_path),
+        tasks=["edu"],
+        sample_docs=3,
+        judge_model=str(tiny_llama_dir),
+        max_doc_chars=300,
+        stratify_col="source",
+    )
+    summary = run_annotate(cfg)
+    assert summary["asked"] == 3
+    assert (
+        summary["scored"]["edu"] + summary["parse_failures"] == 3
+    )  # a random model rarely writes "Pontuação: N"
+    assert pl.read_parquet(tmp_path / LABELLED_FILE).height == 3

@@ -1,0 +1,179 @@
+"""`curation score` and `curation filter --where` end to end on real documents, including resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+import yaml
+
+from curation import schema as S
+from curation.errors import CurationError
+from filters.badwords import BadWords
+from filters.score_shards import ScoreConfig, run_score
+from filters.training import TrainConfig, run_train
+from tests.filters.conftest import TOLD_LABEL_SQL
+
+
+def _curation(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "curation.cli", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def edu_model(tmp_path_factory, labels_path):
+    """A fastText edu scorer trained on the real LLM-judged labels (fast to train and to score)."""
+    out = tmp_path_factory.mktemp("edu_model")
+    run_train(
+        TrainConfig(
+            task="edu",
+            data=str(labels_path),
+            label_col="edu",
+            backend="fasttext",
+            output=str(out),
+            params={"bucket": 100_000},
+        )
+    )
+    return out
+
+
+def _read(directory):
+    return pl.concat([pl.read_parquet(p) for p in sorted(directory.rglob("part-*.parquet"))], how="diagonal")
+
+
+def test_score_cli_adds_columns_and_keeps_inputs(tmp_path, shards_dir, edu_model, badword_dir):
+    out = tmp_path / "scored"
+    proc = _curation(
+        "score",
+        "-i",
+        str(shards_dir),
+        "-o",
+        str(out),
+        "--classifier",
+        str(edu_model),
+        "--classifier",
+        f"edu2={edu_model}",
+        "--badwords",
+        str(badword_dir),
+        "--executor",
+        "local",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "scored 333 docs in 3 shards" in proc.stdout.replace("\n", " ")
+    source, scored = _read(shards_dir), _read(out)
+    assert scored.columns == [*source.columns, "edu_score", "edu2_score", S.BADWORD_COUNT, S.BADWORD_RATIO]
+    assert scored.select(source.columns).equals(source)
+    assert scored["edu_score"].dtype == pl.Float32 and scored["edu_score"].null_count() == 0
+    assert (scored["edu_score"] == scored["edu2_score"]).all()
+    listed = BadWords.from_dirs([badword_dir]).languages
+    has_list = pl.col(S.LANG).is_in(listed).fill_null(False)
+    assert scored.filter(has_list)[S.BADWORD_COUNT].null_count() == 0
+    assert scored.filter(~has_list)[S.BADWORD_RATIO].null_count() == scored.filter(~has_list).height > 0
+    config = yaml.safe_load((out / S.RUN_DIR / S.CONFIG_FILE).read_text())
+    assert config["command"] == "score" and config["config"]["classifier"][1] == f"edu2={edu_model}"
+    stats = json.loads((out / S.RUN_DIR / S.STATS_FILE).read_text())
+    assert stats["stages"]["score"]["out"] == 333 and stats["shards"] == 3
+    assert (out / S.RUN_DIR / "scores.png").is_file()
+
+
+def test_score_resumes_only_missing_shards(tmp_path, shards_dir, edu_model):
+    cfg = ScoreConfig(
+        input=[str(shards_dir)], output=str(tmp_path), classifier=[str(edu_model)], executor="local"
+    )
+    run_score(cfg)
+    first = _read(tmp_path)
+    (tmp_path / "pt" / "part-0.parquet").unlink()  # as if killed after the others were written
+    stats = run_score(cfg)
+    assert stats["shards_resumed"] == 2 and stats["stages"]["score"]["out"] == 333
+    assert _read(tmp_path).sort(S.ID).equals(first.sort(S.ID))
+
+
+def test_score_on_ray_actor_pool(tmp_path, shards_dir, edu_model, ray_session):
+    stats = run_score(
+        ScoreConfig(
+            input=[str(shards_dir)],
+            output=str(tmp_path / "ray"),
+            classifier=[str(edu_model)],
+            executor="ray",
+            workers=2,
+        )
+    )
+    assert stats["stages"]["score"]["out"] == 333
+    local = tmp_path / "local"
+    run_score(
+        ScoreConfig(input=[str(shards_dir)], output=str(local), classifier=[str(edu_model)], executor="local")
+    )
+    assert _read(tmp_path / "ray").sort(S.ID)["edu_score"].equals(_read(local).sort(S.ID)["edu_score"])
+
+
+def test_filter_where_keeps_matching_rows(tmp_path, shards_dir, edu_model):
+    scored = tmp_path / "scored"
+    run_score(
+        ScoreConfig(
+            input=[str(shards_dir)], output=str(scored), classifier=[str(edu_model)], executor="local"
+        )
+    )
+    out = tmp_path / "kept"
+    proc = _curation("filter", "-i", str(scored), "-o", str(out), "--where", "edu_score >= 2 and lang = 'pt'")
+    assert proc.returncode == 0, proc.stderr
+    expected = _read(scored).filter((pl.col("edu_score") >= 2) & (pl.col(S.LANG) == "pt"))
+    kept = _read(out)
+    assert 0 < kept.height < 333 and kept.sort(S.ID).equals(expected.sort(S.ID))
+    stats = json.loads((out / S.RUN_DIR / S.STATS_FILE).read_text())
+    assert stats["stages"]["where"] == {
+        "in": 333,
+        "out": kept.height,
+        "dropped": {"where": 333 - kept.height},
+        "seconds": 0.0,
+    }
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path, shards_dir, edu_model):
+    proc = _curation("filter", "-i", str(shards_dir), "-o", str(tmp_path / "f"), "--where", "edu_scor >= 3")
+    assert proc.returncode == 2 and "unknown column 'edu_scor'" in proc.stderr
+    proc = _curation(
+        "score",
+        "-i",
+        str(shards_dir),
+        "-o",
+        str(tmp_path / "s"),
+        "--classifier",
+        str(tmp_path / "missing"),
+        "--executor",
+        "local",
+    )
+    assert proc.returncode == 2 and "not a classifier" in proc.stderr
+    with pytest.raises(CurationError, match="nothing to score"):
+        run_score(ScoreConfig(input=[str(shards_dir)], output=str(tmp_path / "n")))
+
+
+def test_classifier_train_cli_reads_config_and_flags_win(tmp_path, told_sample):
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"task": "wrong", "label_sql": TOLD_LABEL_SQL, "params": {"C": 1.0}, "test_fraction": 0.25}
+        )
+    )
+    out = tmp_path / "model"
+    proc = _curation(
+        "classifier",
+        "train",
+        "-c",
+        str(config),
+        "--task",
+        "toxicity",
+        "--data",
+        str(told_sample),
+        "-o",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / S.CLASSIFIER_REPORT).read_text())
+    assert report["task"] == "toxicity" and report["test_rows"] == 750 and report["roc_auc"] > 0.7
+    resolved = yaml.safe_load((out / S.RUN_DIR / S.CONFIG_FILE).read_text())["config"]
+    assert resolved["label_sql"] == TOLD_LABEL_SQL and resolved["params"] == {"C": 1.0}
+    config.write_text(yaml.safe_dump({"task": "t", "label_colum": "x"}))
+    proc = _curation("classifier", "train", "-c", str(config), "--data", str(told_sample), "-o", str(out))
+    assert proc.returncode == 2 and "label_colum" in proc.stderr
