@@ -24,27 +24,36 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True)
 
+
 @app.callback()
 def _root() -> None:
     """Common Crawl -> target-language corpus -> continued pretraining."""
 
 
 # Packages that add sub-commands; each module has ``register(app: typer.Typer) -> None``.
-REGISTRARS: list[str] = ["curation.report.cli", "train.cli"]
+REGISTRARS: list[str] = ["curation.report.cli", "train.cli", "filters.cli", "dedup.cli", "mixer.cli"]
 
 
 @app.command()
 def build(
-    lang: Annotated[list[str] | None, typer.Option("--lang", help="Target language ISO code(s), e.g. pt.")] = None,
+    lang: Annotated[
+        list[str] | None, typer.Option("--lang", help="Target language ISO code(s), e.g. pt.")
+    ] = None,
     input: Annotated[
         list[str] | None,
-        typer.Option("--input", "-i", help="WARC paths, globs, URLs (s3://, https://) or warc.paths.gz listings."),
+        typer.Option(
+            "--input", "-i", help="WARC paths, globs, URLs (s3://, https://) or warc.paths.gz listings."
+        ),
     ] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Output directory.")] = None,
-    config: Annotated[str | None, typer.Option("--config", "-c", help="YAML config; flags override it.")] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="YAML config; flags override it.")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Take at most N files (per listing and overall).")] = None,
     cc_base_url: Annotated[str | None, typer.Option(help="Base URL for warc.paths.gz entries.")] = None,
-    lid_model: Annotated[str | None, typer.Option(help="fastText LID model path (default: lid.176.ftz).")] = None,
+    lid_model: Annotated[
+        str | None, typer.Option(help="fastText LID model path (default: lid.176.ftz).")
+    ] = None,
     keep_rejected: Annotated[
         bool | None, typer.Option("--keep-rejected/--no-keep-rejected", help="Also write dropped docs.")
     ] = None,
@@ -56,6 +65,12 @@ def build(
     ] = None,
     max_payload_bytes: Annotated[int | None, typer.Option(help="Skip larger HTTP payloads.")] = None,
     shard_max_docs: Annotated[int | None, typer.Option(help="Documents per output shard.")] = None,
+    classifier: Annotated[
+        list[str] | None, typer.Option("--classifier", help="[TASK=]model: add <task>_score to kept docs.")
+    ] = None,
+    badwords: Annotated[
+        list[str] | None, typer.Option("--badwords", help="Folder of LDNOOBW lists: add badword_* columns.")
+    ] = None,
 ) -> None:
     """Read WARCs, extract main text, identify language, filter, and write Parquet shards."""
     from curation.build.config import load_build_config
@@ -77,6 +92,8 @@ def build(
             "preselect.enabled": preselect,
             "max_payload_bytes": max_payload_bytes,
             "shard_max_docs": shard_max_docs,
+            "classifier": classifier or None,
+            "badwords": badwords or None,
         },
     )
     run_build(cfg)
@@ -87,8 +104,10 @@ def _register_packages() -> None:
         importlib.import_module(module).register(app)
 
 
+_register_packages()
+
+
 def main() -> None:
-    _register_packages()
     try:
         app(standalone_mode=False)
     except CurationError as exc:

@@ -58,7 +58,12 @@ class ShardScorer:
 
     def __call__(self, src: str, dst: str) -> dict[str, Any]:
         stats = Stats()
-        table = pq.read_table(src)
+        table = self.score_table(pq.read_table(src), stats, src)
+        write_parquet(dst, table)
+        return stats.to_dict()
+
+    def score_table(self, table: pa.Table, stats: Stats, src: str = "") -> pa.Table:
+        """Add the score (and bad-word) columns to ``table``; also used inside ``curation build``."""
         if self.cfg.text_col not in table.column_names:
             raise CurationError(f"unknown column '{self.cfg.text_col}' in {src}")
         texts = [t or "" for t in table.column(self.cfg.text_col).to_pylist()]
@@ -81,9 +86,8 @@ class ShardScorer:
                 f"sum:{name}",
                 float(np.nansum(np.asarray(values.to_numpy(zero_copy_only=False), dtype=float))),
             )
-        write_parquet(dst, table)
         stats.kept("score", len(texts))
-        return stats.to_dict()
+        return table
 
     def run(self, job: Job) -> tuple[Job, dict[str, Any]]:
         """Actor entry point: score ``job = (source, destination, key)``."""

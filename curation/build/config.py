@@ -42,6 +42,8 @@ class BuildConfig(BaseModel):
     max_worker_rss_mb: int | None = 4096
     storage_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     remote: RemoteConfig = Field(default_factory=RemoteConfig)
+    classifier: list[str] = Field(default_factory=list)  # [TASK=]model: adds <task>_score to kept documents
+    badwords: list[str] = Field(default_factory=list)  # LDNOOBW-style list folders: adds badword_* columns
     preselect: PreselectConfig = Field(default_factory=PreselectConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
     presets: dict[str, dict[str, Any]] = Field(default_factory=dict)

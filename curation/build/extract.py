@@ -18,9 +18,7 @@ STAGE = "extract"
 
 QUICK_MIN_MAIN_CHARS = 200
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>")
-_VOID_TAGS = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
-)
+_VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 DEPTH_CHECK_MIN_TAGS = 5000
 
 

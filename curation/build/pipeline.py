@@ -12,6 +12,7 @@ import os
 import re
 import resource
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +95,19 @@ def document_signals(text: str, preset: LanguagePreset) -> tuple[str, dict[str, 
 
 
 class _ShardWriter:
-    """Buffers rows per output folder and writes numbered zstd Parquet shards for one input."""
+    """Buffers rows per output folder and writes numbered zstd Parquet shards for one input; ``transform``
+    (e.g. classifier scoring) may add columns to each shard's table before it is written."""
 
-    def __init__(self, output: str, key: str, schema: pa.Schema, max_docs: int) -> None:
+    def __init__(
+        self,
+        output: str,
+        key: str,
+        schema: pa.Schema,
+        max_docs: int,
+        transform: Callable[[pa.Table], pa.Table] | None = None,
+    ) -> None:
         self.output, self.key, self.schema, self.max_docs = output, key, schema, max_docs
+        self.transform = transform
         self.rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.counts: dict[str, int] = defaultdict(int)
         self.written: list[str] = []
@@ -114,6 +124,8 @@ class _ShardWriter:
         path = os.path.join(self.output, folder, f"{self.key}-{self.counts[folder]:05d}.parquet")
         self.counts[folder] += 1
         table = pa.Table.from_pylist(rows, schema=self.schema)
+        if self.transform is not None:
+            table = self.transform(table)
         write_parquet(path, table)
         self.written.append(os.path.relpath(path, self.output))
 
@@ -258,6 +270,18 @@ class PageProcessor:
         return S.REJECTED_DIR, row
 
 
+def _scoring(cfg: BuildConfig, stats: Stats) -> Callable[[pa.Table], pa.Table] | None:
+    """Classifier and bad-word columns for kept documents, when the config asks for them."""
+    if not cfg.classifier and not cfg.badwords:
+        return None
+    from filters.score_shards import ScoreConfig, ShardScorer
+
+    scorer = ShardScorer(
+        ScoreConfig(input=[], output=cfg.output, classifier=cfg.classifier, badwords=cfg.badwords)
+    )
+    return lambda table: scorer.score_table(table, stats)
+
+
 def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -269,7 +293,7 @@ def process_input(path: str, cfg: BuildConfig) -> dict[str, Any]:
     out = cfg.output
     _remove_previous_shards(out, key)
     processor = PageProcessor(cfg, stats)
-    kept = _ShardWriter(out, key, S.BUILD_SCHEMA, cfg.shard_max_docs)
+    kept = _ShardWriter(out, key, S.BUILD_SCHEMA, cfg.shard_max_docs, _scoring(cfg, stats))
     rejected = _ShardWriter(out, key, S.REJECTED_SCHEMA, cfg.shard_max_docs)
     try:
         with open_input(path, stats, cfg.storage_options, cfg.remote) as stream:

@@ -1,0 +1,70 @@
+"""What every task of one dedup run needs to know: config, shards, partitions and the work directory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from curation import schema as S
+from dedup.config import DedupConfig
+from dedup.exchange import Exchange
+
+KIND_EXACT = "exact"
+KIND_URL = "url"
+KIND_MINHASH = "minhash"
+
+# Decision columns (one row per input document, routed back to its shard).
+KIND = "kind"
+SURVIVOR = "survivor_id"
+CLUSTER_ID = "cluster_id"
+CLUSTER_SIZE = "cluster_size"
+DECISION_SCHEMA: dict[str, pl.DataType] = {
+    "doc": pl.Int64,
+    KIND: pl.String,
+    SURVIVOR: pl.String,
+    CLUSTER_ID: pl.String,
+    CLUSTER_SIZE: pl.Int64,
+}
+# Graph columns.
+SRC = "src"
+DST = "dst"
+LABEL = "label"
+BAND_KEY = "band_key"
+
+
+@dataclass(frozen=True)
+class Plan:
+    cfg: DedupConfig
+    shards: tuple[str, ...]
+    outputs: tuple[str, ...]  # output path of each shard, relative to the output directory
+    partitions: int
+
+    @property
+    def work(self) -> Path:
+        return Path(self.cfg.output) / S.RUN_DIR / S.WORK_DIR
+
+    @property
+    def group_kinds(self) -> tuple[str, ...]:
+        """Key-equality kinds, applied in this order before MinHash."""
+        return tuple(
+            k for k, on in ((KIND_EXACT, self.cfg.exact.enabled), (KIND_URL, self.cfg.url.enabled)) if on
+        )
+
+    def exchange(self, name: str) -> Exchange:
+        n = len(self.shards) if name == "decisions" else self.partitions
+        return Exchange(self.work, name, n)
+
+    def output_path(self, shard_index: int, removed: bool = False) -> str:
+        parts = [self.cfg.output] + ([S.REMOVED_DIR] if removed else []) + [self.outputs[shard_index]]
+        return os.path.join(*parts)
+
+
+def relative_outputs(shards: list[str]) -> tuple[str, ...]:
+    """Output names keeping the inputs' layout below their common folder (``pt/part-00000.parquet``)."""
+    if len(shards) == 1:
+        return (os.path.basename(shards[0]),)
+    base = os.path.commonpath([os.path.dirname(s) for s in shards])
+    return tuple(os.path.relpath(s, base) for s in shards)

@@ -1,0 +1,37 @@
+"""The `curation dedup` command line: flags reach the config, user errors exit 2 with one line."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+from curation import schema as S
+from tests.dedup.conftest import cli_args, write_shards
+
+
+def test_cli_run_and_config(tmp_path: Path, labelled: pl.DataFrame) -> None:
+    src = write_shards(tmp_path, labelled.head(200), n_shards=2)
+    out = tmp_path / "out"
+    extra = "--no-url --threshold 0.8 --bands 10 --rows 12 --write-removed".split()
+    proc = subprocess.run(cli_args(src, out, *extra), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "kept" in proc.stderr
+    config = yaml.safe_load((out / S.RUN_DIR / S.CONFIG_FILE).read_text())
+    assert config["command"] == "dedup"
+    assert config["config"]["minhash"]["threshold"] == 0.8 and config["config"]["url"]["enabled"] is False
+    assert config["config"]["resolved"] == {"partitions": 2, "shards": 2, "bands": 10, "rows": 12}
+    assert (out / "part-00000.parquet").exists() and (out / S.REMOVED_DIR / "part-00001.parquet").exists()
+
+
+def test_cli_user_error_exits_2(tmp_path: Path, labelled: pl.DataFrame) -> None:
+    src = write_shards(tmp_path, labelled.head(3), n_shards=1)
+    proc = subprocess.run(
+        cli_args(src, tmp_path / "out", "--keep", "highest:edu_score"), capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: column 'edu_score' not found in {src}/part-00000.parquet"
+    ]

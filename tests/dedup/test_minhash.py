@@ -1,0 +1,88 @@
+"""Shingling, signatures and LSH parameters on real texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from datasketch.lsh import _optimal_param
+
+from dedup.minhash import MinHasher, band_keys, collision_probability, optimal_bands_rows
+from dedup.shingles import char_mode, jaccard, shingle
+
+
+@pytest.mark.parametrize("threshold,num_perm", [(0.5, 64), (0.7, 128), (0.8, 256), (0.9, 128)])
+def test_bands_rows_match_datasketch(threshold: float, num_perm: int) -> None:
+    assert optimal_bands_rows(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+def test_bands_rows_trade_off() -> None:
+    b, r = optimal_bands_rows(0.7, 128)
+    assert b * r <= 128
+    assert collision_probability(0.9, b, r) > 0.99
+    assert collision_probability(0.3, b, r) < 0.01
+    # weighting false positives more moves the S-curve right
+    b2, r2 = optimal_bands_rows(0.7, 128, fp_weight=0.9)
+    assert collision_probability(0.7, b2, r2) < collision_probability(0.7, b, r)
+
+
+def test_signatures_estimate_jaccard(labelled: pl.DataFrame) -> None:
+    texts = labelled["text"]
+    sh = shingle(texts, np.zeros(len(texts), bool))
+    sig = MinHasher(128, seed=3).signatures(sh)
+    per = sh.per_doc()
+    same = labelled.with_row_index("i").group_by("label").agg("i")["i"].to_list()
+    errors = [
+        jaccard(per[a], per[b]) - float((sig[a] == sig[b]).mean())
+        for members in same
+        for a in members
+        for b in members
+        if a < b
+    ]
+    assert len(errors) > 1000
+    assert abs(np.mean(errors)) < 0.01  # unbiased
+    assert 0.01 < np.std(errors) < 0.06  # ~ sqrt(J(1-J)/128)
+
+
+def test_chunking_does_not_change_signatures(labelled: pl.DataFrame) -> None:
+    texts = labelled["text"].head(50)
+    sh = shingle(texts, np.zeros(len(texts), bool))
+    whole = MinHasher(64, chunk_shingles=1 << 30).signatures(sh)
+    small = MinHasher(64, chunk_shingles=100).signatures(sh)
+    assert np.array_equal(whole, small)
+    one_by_one = np.vstack(
+        [MinHasher(64).signatures(shingle(texts[i : i + 1], np.zeros(1, bool))) for i in range(50)]
+    )
+    assert np.array_equal(whole, one_by_one)
+
+
+def test_short_and_empty_documents() -> None:
+    texts = pl.Series(["", None, "duas palavras", "uma frase com exatamente cinco"])
+    sh = shingle(texts, np.zeros(4, bool))
+    assert sh.counts.tolist() == [0, 0, 1, 1]
+    sig = MinHasher(16).signatures(sh)
+    assert (sig[0] == np.iinfo(np.uint32).max).all()
+    assert not (sig[2] == sig[3]).all()
+
+
+def test_char_shingles_for_scripts_without_spaces(data_dir) -> None:
+    udhr = data_dir / "text" / "multi" / "udhr2"
+    ja = (udhr / "jpn.txt").read_text(encoding="utf-8")
+    zh = (udhr / "cmn_hans.txt").read_text(encoding="utf-8")
+    pt = (udhr / "por_BR.txt").read_text(encoding="utf-8")
+    texts = pl.Series([ja, zh, pt])
+    assert char_mode(texts, None, "auto").tolist() == [True, True, False]
+    assert char_mode(texts, pl.Series(["ja", None, "pt"]), "auto").tolist() == [True, True, False]
+    # a Japanese text and its first 90% share most character 5-grams, while its words are few and long
+    cut = ja[: int(len(ja) * 0.9)]
+    chars = shingle(pl.Series([ja, cut]), np.ones(2, bool)).per_doc()
+    assert jaccard(chars[0], chars[1]) > 0.8
+
+
+def test_band_keys_shape_and_equality(labelled: pl.DataFrame) -> None:
+    texts = pl.concat([labelled["text"].head(3), labelled["text"].head(1)])
+    sig = MinHasher(128).signatures(shingle(texts, np.zeros(4, bool)))
+    keys = band_keys(sig, 14, 9)
+    assert keys.shape == (4, 14) and keys.dtype == np.uint64
+    assert np.array_equal(keys[0], keys[3])
+    assert len(np.unique(keys[0])) == 14  # the band index is part of the key

@@ -1,0 +1,249 @@
+"""`curation dedup` end to end on real documents: edge cases, keep policies, cluster sizes, resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from curation import schema as S
+from curation.errors import CurationError
+from dedup.exchange import DONE_DIR
+from tests.dedup.conftest import cli_args, dedup, read_output, write_shards
+
+
+def _cluster(labelled: pl.DataFrame, min_size: int = 6) -> pl.DataFrame:
+    """The real variants of one labelled article (texts of different extractors), distinct texts only."""
+    sizes = labelled.unique(subset=["label", S.TEXT]).group_by("label").len().sort(["len", "label"])
+    label = sizes.filter(pl.col("len") >= min_size)["label"][0]
+    return labelled.filter(pl.col("label") == label).unique(
+        subset=[S.TEXT], keep="first", maintain_order=True
+    )
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_empty_input(tmp_path: Path, labelled: pl.DataFrame, verify: bool) -> None:
+    src = write_shards(tmp_path, labelled.head(0), n_shards=1)
+    stats = dedup(src, tmp_path / "out", **{"minhash.verify": verify})
+    assert stats["docs_in"] == 0 and stats["docs_out"] == 0
+    out = pl.read_parquet(tmp_path / "out" / "part-00000.parquet")
+    assert out.height == 0 and S.DUP_CLUSTER_ID in out.columns
+    assert (tmp_path / "out" / S.RUN_DIR / S.STATS_FILE).exists()
+    assert (tmp_path / "out" / S.RUN_DIR / S.CONFIG_FILE).exists()
+
+
+def test_single_document(tmp_path: Path, labelled: pl.DataFrame) -> None:
+    src = write_shards(tmp_path, labelled.head(1), n_shards=1)
+    stats = dedup(src, tmp_path / "out")
+    out = read_output(tmp_path / "out")
+    assert out[S.ID].to_list() == labelled[S.ID].head(1).to_list()
+    assert out[S.DUP_CLUSTER_ID][0] == out[S.ID][0] and out[S.DUP_CLUSTER_SIZE][0] == 1
+    assert stats["cluster_size_histogram"] == {"1": 1}
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_all_identical(tmp_path: Path, labelled: pl.DataFrame, exact: bool) -> None:
+    """One real text repeated across shards: one survivor standing for all copies (by exact or MinHash)."""
+    n = 40
+    docs = pl.DataFrame({S.ID: [f"copy-{i:03d}" for i in range(n)], S.TEXT: [labelled[S.TEXT][0]] * n})
+    src = write_shards(tmp_path, docs, n_shards=3)
+    stats = dedup(src, tmp_path / "out", write_removed=True, **{"exact.enabled": exact})
+    out, removed = read_output(tmp_path / "out"), read_output(tmp_path / "out", removed=True)
+    assert out[S.ID].to_list() == ["copy-000"]  # equal length: smallest id wins
+    assert out[S.DUP_CLUSTER_SIZE].to_list() == [n]
+    assert set(removed[S.DUP_SURVIVOR_ID]) == {"copy-000"} and removed.height == n - 1
+    assert set(removed[S.DUP_KIND]) == {"exact" if exact else "minhash"}
+    kind = stats["kinds"]["exact" if exact else "minhash"]
+    assert kind["docs_in"] == n and kind["docs_out"] == 1
+    assert stats["cluster_size_histogram"] == {str(n): 1}
+
+
+@pytest.mark.parametrize(
+    "keep,column,values,best",
+    [
+        ("highest:edu_score", "edu_score", [1.0, 3.5, None, 3.5, 2.0, 0.5], 1),
+        (
+            "latest",
+            S.CRAWL_DATE,
+            [
+                "2020-01-01T00:00:00Z",
+                "",
+                "2023-05-02T10:00:00Z",
+                "2021-01-01T00:00:00Z",
+                None,
+                "2023-05-01T23:59:59Z",
+            ],
+            2,
+        ),
+    ],
+)
+def test_keep_policies(
+    tmp_path: Path, labelled: pl.DataFrame, keep: str, column: str, values: list, best: int
+):
+    docs = _cluster(labelled).head(6).with_columns(pl.Series(column, values))
+    src = write_shards(tmp_path, docs, n_shards=2)
+    dedup(src, tmp_path / "out", keep=keep, write_removed=True, **{"url.enabled": False})
+    out = read_output(tmp_path / "out")
+    survivor = out.filter(pl.col(S.DUP_CLUSTER_SIZE) > 1)
+    assert survivor[S.ID].to_list() == [docs[S.ID][best]]
+    assert survivor[column].to_list() == [values[best]]
+
+
+def test_keep_longest_and_cluster_sizes(tmp_path: Path, labelled: pl.DataFrame) -> None:
+    src = write_shards(tmp_path, labelled, n_shards=3)
+    stats = dedup(src, tmp_path / "out", write_removed=True, **{"url.enabled": False})
+    out, removed = read_output(tmp_path / "out"), read_output(tmp_path / "out", removed=True)
+    assert out.height + removed.height == labelled.height
+    assert set(out[S.ID]).isdisjoint(removed[S.ID])
+    assert out[S.DUP_CLUSTER_SIZE].sum() == labelled.height  # sizes count every copy once
+    assert (out[S.DUP_CLUSTER_ID] == out[S.ID]).all()
+    # follow survivor links to the kept document: cluster sizes are the number of documents reaching it
+    parent = dict(zip(removed[S.ID], removed[S.DUP_SURVIVOR_ID], strict=True))
+    kept = set(out[S.ID])
+
+    def root(doc: str) -> str:
+        while doc not in kept:
+            doc = parent[doc]
+        return doc
+
+    reach = pl.Series([root(d) for d in labelled[S.ID]]).value_counts()
+    expected = dict(zip(reach[""], reach["count"], strict=True))
+    assert dict(zip(out[S.ID], out[S.DUP_CLUSTER_SIZE], strict=True)) == expected
+    # longest: in each MinHash cluster the survivor is at least as long as what it removed
+    length = dict(zip(labelled[S.ID], labelled[S.TEXT].str.len_chars(), strict=True))
+    near = removed.filter(pl.col(S.DUP_KIND) == "minhash")
+    assert all(length[s] >= length[d] for d, s in zip(near[S.ID], near[S.DUP_SURVIVOR_ID], strict=True))
+    assert stats["kinds"]["exact"]["docs_removed"] > 0 and stats["kinds"]["minhash"]["docs_removed"] > 0
+    hist = {int(k): v for k, v in stats["cluster_size_histogram"].items()}
+    assert sum(hist.values()) == out.height and sum(k * v for k, v in hist.items()) == labelled.height
+    assert (tmp_path / "out" / S.RUN_DIR / "cluster_sizes.png").exists()
+
+
+def test_exact_dedup_normalises_case_and_spaces(tmp_path: Path, labelled: pl.DataFrame) -> None:
+    text = labelled[S.TEXT][0]
+    docs = pl.DataFrame(
+        {S.ID: ["a", "b", "c"], S.TEXT: [text, "  " + text.upper().replace(" ", "\n "), text[:-40]]}
+    )
+    src = write_shards(tmp_path, docs, n_shards=1)
+    stats = dedup(src, tmp_path / "out", **{"minhash.enabled": False})
+    assert stats["kinds"]["exact"] == {"docs_in": 3, "docs_out": 2, "docs_removed": 1}
+    assert sorted(read_output(tmp_path / "out")[S.ID]) == ["b", "c"]  # "b" is longer (extra whitespace)
+
+
+def test_url_dedup_keeps_latest_crawl(tmp_path: Path, labelled: pl.DataFrame) -> None:
+    """Different real texts under one URL (normalised: case of host, fragment, trailing slash)."""
+    docs = labelled.unique(subset=["label"], keep="first", maintain_order=True).head(5)
+    url = docs[S.URL][0]
+    host_upper = url.replace("://", "://").split("/")
+    variants = [
+        url,
+        url + "#comments",
+        url.rstrip("/") + "/",
+        "/".join(host_upper[:2] + [host_upper[2].upper()] + host_upper[3:]),
+        None,
+    ]
+    dates = [
+        "2021-03-01T00:00:00Z",
+        "2024-06-01T00:00:00Z",
+        "2019-01-01T00:00:00Z",
+        "2022-01-01T00:00:00Z",
+        "2025-01-01T00:00:00Z",
+    ]
+    docs = docs.with_columns(pl.Series(S.URL, variants), pl.Series(S.CRAWL_DATE, dates))
+    src = write_shards(tmp_path, docs, n_shards=2)
+    stats = dedup(src, tmp_path / "out", write_removed=True, keep="longest")
+    out = read_output(tmp_path / "out")
+    assert sorted(out[S.ID]) == sorted([docs[S.ID][1], docs[S.ID][4]])  # latest of the URL, and the null URL
+    assert stats["kinds"]["url"]["docs_removed"] == 3
+    removed = read_output(tmp_path / "out", removed=True)
+    assert set(removed[S.DUP_KIND]) == {"url"} and set(removed[S.DUP_SURVIVOR_ID]) == {docs[S.ID][1]}
+
+
+def test_resume_after_stop_between_stages(tmp_path: Path, labelled: pl.DataFrame) -> None:
+    """Stop after a stage, lose a later stage's outputs, rerun: the same result as one uninterrupted run."""
+    src = write_shards(tmp_path, labelled, n_shards=3)
+    dedup(src, tmp_path / "ref", write_removed=True)
+    out = tmp_path / "out"
+    partial = dedup(src, out, write_removed=True, stop_after="bands")
+    assert partial["finished"] is False and not list(out.glob("*.parquet"))
+    work = out / S.RUN_DIR / S.WORK_DIR
+    assert (work / DONE_DIR / "bands").is_dir() and not (work / DONE_DIR / "components_r0").exists()
+    dedup(src, out, write_removed=True, stop_after="clusters", keep_work=True)
+    # a killed run: the last stage half done (one shard written, its marker lost), plus a stray temp file
+    shutil.rmtree(work / DONE_DIR / "clusters")
+    (work / "decisions" / "0" / ".x.parquet.tmp-dead").write_bytes(b"partial")
+    stats = dedup(src, out, write_removed=True)
+    assert stats["finished"] is True and not work.exists()
+    for removed in (False, True):
+        a = read_output(tmp_path / "ref", removed).sort(S.ID)
+        b = read_output(out, removed).sort(S.ID)
+        assert a.equals(b)
+    assert json.loads((out / S.RUN_DIR / S.STATS_FILE).read_text())["docs_out"] == read_output(out).height
+
+
+def test_changed_config_restarts_work(tmp_path: Path, labelled: pl.DataFrame) -> None:
+    src = write_shards(tmp_path, labelled.head(300), n_shards=2)
+    dedup(src, tmp_path / "out", stop_after="records")
+    stats = dedup(src, tmp_path / "out", **{"minhash.threshold": 0.9})
+    fresh = dedup(src, tmp_path / "fresh", **{"minhash.threshold": 0.9})
+    assert stats["docs_out"] == fresh["docs_out"]
+
+
+def test_ray_matches_local(tmp_path: Path, labelled: pl.DataFrame, ray_session) -> None:
+    src = write_shards(tmp_path, labelled, n_shards=4)
+    local = dedup(src, tmp_path / "local", partitions=3)
+    on_ray = dedup(src, tmp_path / "ray", partitions=3, executor="ray")
+    assert local["kinds"] == on_ray["kinds"]
+    assert read_output(tmp_path / "local").sort(S.ID).equals(read_output(tmp_path / "ray").sort(S.ID))
+
+
+def test_user_errors(tmp_path: Path, labelled: pl.DataFrame) -> None:
+    src = write_shards(tmp_path, labelled.head(5), n_shards=1)
+    with pytest.raises(CurationError, match="edu_score"):
+        dedup(src, tmp_path / "out", keep="highest:edu_score")
+    with pytest.raises(CurationError, match="keep"):
+        dedup(src, tmp_path / "out", keep="shortest")
+    with pytest.raises(CurationError, match="minhash.bogus"):
+        dedup(src, tmp_path / "out", **{"minhash.bogus": 1})
+    with pytest.raises(CurationError, match="nothing-here"):
+        dedup(tmp_path / "nothing-here", tmp_path / "out")
+
+
+def test_resume_after_kill(tmp_path: Path, labelled: pl.DataFrame) -> None:
+    """SIGKILL the command once MinHash bands are done, rerun it: same output as an uninterrupted run."""
+    src = write_shards(tmp_path, labelled, n_shards=4)
+    dedup(src, tmp_path / "ref", write_removed=True)
+    out = tmp_path / "out"
+    args = cli_args(src, out, "--write-removed")
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bands_done = out / S.RUN_DIR / S.WORK_DIR / DONE_DIR / "bands"
+    while proc.poll() is None and not bands_done.is_dir():
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / S.RUN_DIR / S.STATS_FILE).exists(), "the run finished before it could be killed"
+    subprocess.run(args, check=True, capture_output=True)
+    for removed in (False, True):
+        assert read_output(tmp_path / "ref", removed).sort(S.ID).equals(read_output(out, removed).sort(S.ID))
+
+
+def test_build_layout_keeps_language_folders(tmp_path: Path, labelled: pl.DataFrame) -> None:
+    """A build output folder: language sub-folders are kept, ``rejected/`` is not read."""
+    corpus = tmp_path / "corpus"
+    for sub, rows in (("pt", labelled.head(30)), ("en", labelled.slice(30, 30)), (S.REJECTED_DIR, labelled)):
+        (corpus / sub).mkdir(parents=True)
+        rows.write_parquet(corpus / sub / "part-00000.parquet")
+    stats = dedup(corpus, tmp_path / "out")
+    assert stats["docs_in"] == 60
+    assert sorted(
+        p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.parquet")
+    ) == [
+        "en/part-00000.parquet",
+        "pt/part-00000.parquet",
+    ]
