@@ -23,9 +23,11 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -x --timeout=900 tests
+	bash tests/report/install_chromium.sh
+	$(BIN)/python -m pytest -q --timeout=900 tests
 
 test-fast: $(STAMP)
+	bash tests/report/install_chromium.sh
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 demo: $(STAMP)

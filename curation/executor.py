@@ -34,6 +34,9 @@ def ensure_ray(address: str | None, workers: int | None) -> None:
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Ray starts workers at nice 15; here the workers *are* the job, so give them normal priority
+    # (on a shared machine they were otherwise starved by every other process).
+    os.environ.setdefault("RAY_worker_niceness", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     kwargs: dict[str, Any] = {"logging_level": "WARNING", "log_to_driver": False}
     if address:

@@ -100,3 +100,26 @@ def test_pack_killed_at_random_points_resumes_exactly(tmp_path: Path, data_dir: 
         assert got == expected, f"kill after {delay}s"
         shutil.rmtree(out)
     assert interrupted >= 1
+
+
+@pytest.mark.slow
+def test_dedup_killed_at_random_points_resumes_exactly(tmp_path: Path, data_dir: Path) -> None:
+    docs = pl.read_ndjson(data_dir / "dedup" / "near_duplicates" / "docs.jsonl.gz").select(
+        pl.col("doc_id").cast(pl.String).alias("id"), "url", "text"
+    )
+    shards = tmp_path / "in"
+    shards.mkdir()
+    for i in range(6):
+        docs[i::6].write_parquet(shards / f"part-{i}.parquet")
+    base = ["dedup", "--input", str(shards), "--executor", "local", "--write-removed", "--partitions", "3"]
+    clean = tmp_path / "clean"
+    _run([*base, "--output", str(clean)])
+    expected, removed = _documents(clean), _documents(clean / "removed")
+    assert 0 < len(expected) < len(docs)
+    interrupted = 0
+    for i, delay in enumerate(_kill_points(seed=3, n=4, low=2.0, high=10.0)):
+        out = tmp_path / f"killed-{i}"
+        interrupted += _kill_then_resume([*base, "--output", str(out)], out, delay)
+        assert _documents(out).equals(expected), f"kill after {delay}s"
+        assert _documents(out / "removed").equals(removed)
+    assert interrupted >= 1

@@ -1,0 +1,1 @@
+"""`curation report`: one self-contained HTML page with the evidence of a run directory."""

@@ -1,0 +1,150 @@
+"""Gather the evidence a run directory holds: every stage output's ``_run/`` files, its shards and artefacts.
+
+A run directory is one stage output or a folder of several (``build/``, ``score/``, ``dedup/``, ``mix/``...).
+Every folder with ``_run/config.yaml`` or ``_run/stats.json`` below it is a stage output (one without stats is
+still running, or was killed); its command comes from ``_run/config.yaml`` (``command``), else from
+``stats.json``, else from the folder name. Nothing here assumes a stage ran.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from curation import schema as S
+from curation.errors import CurationError
+
+REPORT_COMMAND = "report"
+COMMAND_ORDER = ("build", "score", "filter", "dedup", "inventory", "mix", "pack", "train")
+
+
+@dataclass
+class StageRun:
+    """One stage output: its folder, the command that wrote it, its resolved config and its stats."""
+
+    path: Path
+    name: str
+    command: str
+    config: dict[str, Any]
+    stats: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return (self.path / S.RUN_DIR / S.STATS_FILE).is_file()
+
+    def files(self, pattern: str) -> list[Path]:
+        """Files matching ``pattern`` below this stage, outside ``_run``/hidden folders and nested stages."""
+        out = []
+        for p in sorted(self.path.rglob(pattern)):
+            rel = p.relative_to(self.path).parts
+            if any(part.startswith(("_", ".")) for part in rel[:-1]) or rel[-1].startswith("."):
+                continue
+            if any((self.path.joinpath(*rel[:i]) / S.RUN_DIR).is_dir() for i in range(1, len(rel))):
+                continue  # belongs to a nested stage output
+            out.append(p)
+        return out
+
+    def parquet_files(self) -> list[Path]:
+        return self.files("*.parquet")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _order_key(stage: StageRun) -> tuple[int, str]:
+    rank = COMMAND_ORDER.index(stage.command) if stage.command in COMMAND_ORDER else len(COMMAND_ORDER)
+    return rank, stage.name
+
+
+def find_stage_runs(root: str | Path) -> list[StageRun]:
+    """Every stage output below ``root`` (``root`` included), in pipeline order; reports are skipped."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CurationError(f"run directory not found: {root}")
+    stages = []
+    run_dirs = {p.parent for name in (S.STATS_FILE, S.CONFIG_FILE) for p in root.rglob(f"{S.RUN_DIR}/{name}")}
+    for run_dir in sorted(run_dirs):
+        folder = run_dir.parent
+        if S.RUN_DIR in folder.relative_to(root).parts:
+            continue  # a stage's own scratch space, not an output
+        meta = _read_yaml(run_dir / S.CONFIG_FILE)
+        stats = _read_json(run_dir / S.STATS_FILE)  # {} while the stage runs, or after it was killed
+        command = str(meta.get("command") or stats.get("command") or folder.name)
+        if command == REPORT_COMMAND:
+            continue
+        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+        name = folder.relative_to(root).as_posix() if folder != root else folder.name
+        stages.append(StageRun(folder, name, command, config, stats, meta))
+    if not stages:
+        raise CurationError(
+            f"no stage output (*/{S.RUN_DIR}/{S.CONFIG_FILE} or {S.STATS_FILE}) under: {root}"
+        )
+    return sorted(stages, key=_order_key)
+
+
+def of_command(stages: Iterable[StageRun], *commands: str) -> list[StageRun]:
+    return [s for s in stages if s.command in commands]
+
+
+def merged_counter(stages: Iterable[StageRun], name: str) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for stage in stages:
+        counter = stage.stats.get("counters", {}).get(name)
+        if isinstance(counter, dict):
+            total.update({str(k): v for k, v in counter.items() if isinstance(v, int | float)})
+    return total
+
+
+def walk_numbers(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Flatten nested dicts into ``("a/b/c", value)`` pairs (lists and scalars are leaves)."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from walk_numbers(value, f"{prefix}/{key}" if prefix else str(key))
+    else:
+        yield prefix, obj
+
+
+def find_files(stages: Iterable[StageRun], filename: str) -> list[tuple[StageRun, Path]]:
+    return [(stage, p) for stage in stages for p in stage.files(filename)]
+
+
+def load_json_files(stages: Iterable[StageRun], filename: str) -> list[tuple[StageRun, str, dict[str, Any]]]:
+    """``(stage, path relative to the stage, content)`` of every ``filename`` below the stages."""
+    return [(st, p.relative_to(st.path).as_posix(), _read_json(p)) for st, p in find_files(stages, filename)]
+
+
+def load_metrics(path: Path) -> list[dict[str, Any]]:
+    """Training metrics records, flattened (``{"eval": {"pt": 1.2}}`` -> ``eval/pt``); bad lines skipped."""
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return records
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue  # blank or half-written line of a killed run
+        if isinstance(rec, dict):
+            records.append(dict(walk_numbers(rec)))
+    return records

@@ -1,0 +1,153 @@
+"""Sections read from ``stats.json`` alone: the run overview, the funnel, languages seen, failures."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from curation.report.collect import StageRun, merged_counter, of_command
+from curation.report.html import Section, esc, not_run, plot, table
+from curation.report.svg import bars_svg
+
+# Stages whose drops are broken or unreadable input rather than content decisions.
+FAILURE_STAGES = ("warc", "read", "input", "fetch", "download", "decode", "extract")
+_FAILURE_COUNTER = re.compile(r"error|fail|retr|timeout|skip|killed|oom", re.IGNORECASE)
+
+
+def _reasons(dropped: dict[str, Any]) -> str:
+    return "; ".join(f"{r} {n:,}" for r, n in dropped.items())
+
+
+def stage_funnel(stats: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-step ``in``/``out``/``dropped`` of a stats file: its ``stages``, or the first mapping whose entries
+    count documents in and out (e.g. dedup's ``kinds`` with ``docs_in``/``docs_out``/``docs_removed``)."""
+    candidates = [stats.get("stages")] + [v for k, v in stats.items() if k != "stages"]
+    for cand in candidates:
+        if not isinstance(cand, dict) or not cand:
+            continue
+        steps = {}
+        for name, st in cand.items():
+            if not isinstance(st, dict):
+                break
+            n_in, n_out = st.get("in", st.get("docs_in")), st.get("out", st.get("docs_out"))
+            if not isinstance(n_in, int) or not isinstance(n_out, int):
+                break
+            dropped = st.get("dropped")
+            if not isinstance(dropped, dict):
+                dropped = {k: v for k, v in st.items() if k.endswith("removed") and isinstance(v, int) and v}
+            seconds = st.get("seconds", (stats.get("timings") or {}).get(name, ""))
+            steps[name] = {"in": n_in, "out": n_out, "dropped": dropped, "seconds": seconds}
+        else:
+            return steps
+    return {}
+
+
+def summary_section(stages: Sequence[StageRun]) -> Section:
+    rows = [
+        (
+            s.name,
+            s.command,
+            "finished" if s.finished else "no stats.json: running or killed",
+            s.meta.get("written_at", ""),
+            s.stats.get("wall_seconds", ""),
+            s.stats.get("inputs", ""),
+            s.meta.get("curation_version", ""),
+        )
+        for s in stages
+    ]
+    headers = ("stage output", "command", "state", "started (UTC)", "wall seconds", "inputs", "version")
+    body = table(headers, rows)
+    return Section("summary", "Run overview", body)
+
+
+def funnel_section(stages: Sequence[StageRun]) -> Section:
+    parts = []
+    for s in stages:
+        funnel = stage_funnel(s.stats)
+        counted = {k: v for k, v in funnel.items() if v["in"] or v["out"]}
+        if not funnel:
+            continue
+        rows = [
+            (name, st["in"], st["out"], sum(st["dropped"].values()), _reasons(st["dropped"]), st["seconds"])
+            for name, st in funnel.items()
+        ]
+        parts.append(f'<h3>{esc(s.name)} <span class="note">({esc(s.command)})</span></h3>')
+        if counted:
+            svg = bars_svg(
+                list(counted),
+                {"in": [v["in"] for v in counted.values()], "out": [v["out"] for v in counted.values()]},
+                f"{s.command}: documents in and out per stage",
+                "documents",
+            )
+            parts.append(plot(svg))
+        parts.append(table(("stage", "in", "out", "dropped", "drop reasons", "seconds"), rows))
+    if not parts:
+        return not_run("funnel", "Stage funnel", "no stage output has per-stage counts")
+    return Section("funnel", "Stage funnel", "".join(parts))
+
+
+def languages_section(stages: Sequence[StageRun]) -> Section:
+    builds = of_command(stages, "build") or list(stages)
+    seen, kept = merged_counter(builds, "languages"), merged_counter(builds, "kept_languages")
+    if not seen and not kept:
+        return not_run("languages", "Languages seen", "no language counts (curation build)")
+    langs = [lang for lang, _ in (seen + kept).most_common()]
+    total = sum(seen.values()) or 1
+    rows = [
+        (lang, seen.get(lang, 0), f"{100 * seen.get(lang, 0) / total:.1f}%", kept.get(lang, 0))
+        for lang in langs
+    ]
+    top = langs[:30]
+    svg = bars_svg(
+        top,
+        {"seen (LID)": [seen.get(x, 0) for x in top], "kept": [kept.get(x, 0) for x in top]},
+        "documents per language (top 30)",
+        "documents",
+    )
+    body = plot(svg) + table(("language", "seen (LID)", "share", "kept"), rows)
+    return Section("languages", "Languages seen", body)
+
+
+def failure_rows(stage: StageRun) -> list[tuple[str, str, str, int]]:
+    """Every named failure of one stage output: input-level drops, error counters, memory over its limit."""
+    st = stage.stats
+    rows = []
+    for name, funnel in (st.get("stages") or {}).items():
+        if name in FAILURE_STAGES and isinstance(funnel, dict):
+            rows += [
+                (stage.name, f"stage {name}", reason, n)
+                for reason, n in (funnel.get("dropped") or {}).items()
+            ]
+    for name, counter in (st.get("counters") or {}).items():
+        if isinstance(counter, dict):  # an error counter, or failure-named keys of any counter (retry:...)
+            named = _FAILURE_COUNTER.search(name)
+            rows += [
+                (stage.name, f"counter {name}", str(k), v)
+                for k, v in counter.items()
+                if named or _FAILURE_COUNTER.search(str(k))
+            ]
+    memory = st.get("memory") or {}
+    if memory.get("within_limit") is False:
+        rows.append((stage.name, "memory", "worker_rss_over_limit", 1))
+    return rows
+
+
+def failures_section(stages: Sequence[StageRun]) -> Section:
+    rows = [r for s in stages for r in failure_rows(s)]
+    parts = []
+    if rows:
+        parts.append(table(("stage output", "where", "reason", "count"), sorted(rows, key=lambda r: -r[3])))
+    else:
+        parts.append('<p class="ok">no failure recorded in any stage output</p>')
+    mem_rows = []
+    for s in stages:
+        memory = s.stats.get("memory") or {}
+        peak = next((v for k, v in memory.items() if k.startswith("peak")), None)  # per worker or per task
+        if peak is not None:
+            within = {True: "yes", False: "NO"}.get(memory.get("within_limit"), "no limit set")
+            mem_rows.append((s.name, peak, memory.get("limit_mb", ""), within))
+    if mem_rows:
+        parts.append("<h3>Peak resident memory per worker</h3>")
+        parts.append(table(("stage output", "peak MB", "limit MB", "within limit"), mem_rows))
+    return Section("failures", "Failures and skipped input", "".join(parts))
