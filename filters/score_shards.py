@@ -71,7 +71,8 @@ class ShardScorer:
         columns: dict[str, pa.Array] = {}
         for scorer in self.scorers:
             with stats.timed(f"score:{scorer.task}"):
-                columns[S.score_column(scorer.task)] = pa.array(scorer.score(texts), pa.float32())
+                scores = scorer.score(texts) if texts else np.empty(0, np.float32)  # models refuse 0 rows
+                columns[S.score_column(scorer.task)] = pa.array(scores, pa.float32())
         if self.badwords is not None:
             langs = self._langs(table, src)
             with stats.timed("badwords"):

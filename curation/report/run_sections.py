@@ -89,24 +89,28 @@ def funnel_section(stages: Sequence[StageRun]) -> Section:
 
 def languages_section(stages: Sequence[StageRun]) -> Section:
     builds = of_command(stages, "build") or list(stages)
+    every_page = merged_counter(builds, "languages_preselect")  # quick LID on every HTML page
     seen, kept = merged_counter(builds, "languages"), merged_counter(builds, "kept_languages")
-    if not seen and not kept:
+    if not seen and not kept and not every_page:
         return not_run("languages", "Languages seen", "no language counts (curation build)")
-    langs = [lang for lang, _ in (seen + kept).most_common()]
-    total = sum(seen.values()) or 1
+    langs = [lang for lang, _ in (every_page + seen + kept).most_common()]
+    total = sum(every_page.values()) or sum(seen.values()) or 1
     rows = [
-        (lang, seen.get(lang, 0), f"{100 * seen.get(lang, 0) / total:.1f}%", kept.get(lang, 0))
+        (
+            lang,
+            every_page.get(lang, 0),
+            f"{100 * (every_page.get(lang, 0) or seen.get(lang, 0)) / total:.1f}%",
+            seen.get(lang, 0),
+            kept.get(lang, 0),
+        )
         for lang in langs
     ]
     top = langs[:30]
-    svg = bars_svg(
-        top,
-        {"seen (LID)": [seen.get(x, 0) for x in top], "kept": [kept.get(x, 0) for x in top]},
-        "documents per language (top 30)",
-        "documents",
-    )
-    body = plot(svg) + table(("language", "seen (LID)", "share", "kept"), rows)
-    return Section("languages", "Languages seen", body)
+    series = {"every page (quick LID)": [every_page.get(x, 0) for x in top]} if every_page else {}
+    series.update({"extracted (LID)": [seen.get(x, 0) for x in top], "kept": [kept.get(x, 0) for x in top]})
+    svg = bars_svg(top, series, "documents per language (top 30)", "documents")
+    header = ("language", "every page (quick LID)", "share", "extracted (LID)", "kept")
+    return Section("languages", "Languages seen", plot(svg) + table(header, rows))
 
 
 def failure_rows(stage: StageRun) -> list[tuple[str, str, str, int]]:
