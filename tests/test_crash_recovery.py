@@ -59,14 +59,28 @@ def _kill_points(seed: int, n: int, clean_seconds: float) -> list[float]:
 
 @pytest.fixture(scope="module")
 def build_inputs(warc_dir: Path) -> list[str]:
-    names = ("dolma-wget-sample-0000.warc.gz", "dolma-wget-sample-0001.warc.gz", "pages-dev.warc.gz",
-             "warcio-example.warc.gz", "cc-main-2020-34_resiliparse-warcfile.warc.gz")
+    names = (
+        "dolma-wget-sample-0000.warc.gz",
+        "dolma-wget-sample-0001.warc.gz",
+        "pages-dev.warc.gz",
+        "warcio-example.warc.gz",
+        "cc-main-2020-34_resiliparse-warcfile.warc.gz",
+    )
     return [a for n in names for a in ("--input", str(warc_dir / n))]
 
 
 @pytest.mark.slow
 def test_build_killed_at_random_points_resumes_exactly(tmp_path: Path, build_inputs: list[str]) -> None:
-    base = ["build", "--lang", "en", "--executor", "local", "--no-preselect", "--keep-rejected", *build_inputs]
+    base = [
+        "build",
+        "--lang",
+        "en",
+        "--executor",
+        "local",
+        "--no-preselect",
+        "--keep-rejected",
+        *build_inputs,
+    ]
     clean = tmp_path / "clean"
     seconds = _run([*base, "--output", str(clean)])
     expected, counts = _documents(clean / "en"), _stage_counts(clean)
@@ -84,7 +98,10 @@ def test_build_killed_at_random_points_resumes_exactly(tmp_path: Path, build_inp
 def test_pack_killed_at_random_points_resumes_exactly(tmp_path: Path, data_dir: Path) -> None:
     spec = {
         "tokenizer": str(data_dir / "tokenizers" / "dolma_test_tokenizers" / "gpt-neo-test-tokenizer.json"),
-        "seq_len": 64, "total_tokens": 400_000, "seed": 3, "executor": "local",
+        "seq_len": 64,
+        "total_tokens": 400_000,
+        "seed": 3,
+        "executor": "local",
         "sources": {
             "pt": {"paths": [str(data_dir / "text" / "pt" / "machado_de_assis" / "*.txt")], "weight": 0.75},
             "en": {"paths": [str(data_dir / "text" / "en" / "nltk" / "**" / "*.txt")], "weight": 0.25},

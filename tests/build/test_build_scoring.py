@@ -14,12 +14,35 @@ from .conftest import read_docs, run_cli
 
 def test_build_adds_score_and_badword_columns(tmp_path: Path, data_dir: Path, warc_dir: Path) -> None:
     model = tmp_path / "edu"
-    res = run_cli("classifier", "train", "--task", "edu", "--data", str(data_dir / "labels" / "web_docs_llm_judged.jsonl"),
-                  "--label-col", "edu", "--output", str(model))
+    res = run_cli(
+        "classifier",
+        "train",
+        "--task",
+        "edu",
+        "--data",
+        str(data_dir / "labels" / "web_docs_llm_judged.jsonl"),
+        "--label-col",
+        "edu",
+        "--output",
+        str(model),
+    )
     assert res.exit_code == 0, res.output
     out = tmp_path / "out"
-    res = run_cli("build", "--lang", "de", "--input", str(warc_dir / "pages-dev.warc.gz"), "--output", str(out),
-                  "--executor", "local", "--classifier", str(model), "--badwords", str(data_dir / "toxicity"))
+    res = run_cli(
+        "build",
+        "--lang",
+        "de",
+        "--input",
+        str(warc_dir / "pages-dev.warc.gz"),
+        "--output",
+        str(out),
+        "--executor",
+        "local",
+        "--classifier",
+        str(model),
+        "--badwords",
+        str(data_dir / "toxicity"),
+    )
     assert res.exit_code == 0, res.output
     docs = read_docs(out, "de")
     assert len(docs) >= 10

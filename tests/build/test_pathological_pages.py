@@ -24,7 +24,9 @@ def _real_page(data_dir: Path) -> str:
 
 def _record(writer: WARCWriter, url: str, body: bytes) -> None:
     http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
-    writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http))
+    writer.write_record(
+        writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http)
+    )
 
 
 @pytest.mark.slow
@@ -43,12 +45,24 @@ def test_pathological_pages_are_skipped_with_named_reasons(tmp_path: Path, data_
         _record(writer, "http://example.org/deep", deep.encode())
         _record(writer, "http://example.org/huge", huge)
     config = tmp_path / "corpus.yaml"
-    config.write_text(json.dumps({
-        "lang": ["pt"], "input": [str(warc)], "output": str(tmp_path / "out"), "executor": "local",
-        "max_worker_rss_mb": 1500, "extract": {"timeout_seconds": 5, "max_html_chars": 2_000_000},
-    }))
-    proc = subprocess.run([sys.executable, "-m", "curation.cli", "build", "--config", str(config)],
-                          capture_output=True, text=True, timeout=600)
+    config.write_text(
+        json.dumps(
+            {
+                "lang": ["pt"],
+                "input": [str(warc)],
+                "output": str(tmp_path / "out"),
+                "executor": "local",
+                "max_worker_rss_mb": 1500,
+                "extract": {"timeout_seconds": 5, "max_html_chars": 2_000_000},
+            }
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "curation.cli", "build", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     stats = json.loads((tmp_path / "out" / "_run" / "stats.json").read_text())
     assert stats["stages"]["warc"]["dropped"] == {"payload_too_large": 1}

@@ -35,8 +35,11 @@ def test_killing_a_worker_node_loses_and_duplicates_nothing(tmp_path: Path, warc
     args = ["build", "--lang", "de", "--no-preselect"] + [a for p in inputs for a in ("--input", p)]
 
     clean = tmp_path / "clean"
-    subprocess.run([sys.executable, "-m", "curation.cli", *args, "--output", str(clean), "--executor", "local"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "curation.cli", *args, "--output", str(clean), "--executor", "local"],
+        check=True,
+        capture_output=True,
+    )
     expected = _keys(clean)
     assert len(expected) >= 4 * 10
 
@@ -46,8 +49,20 @@ def test_killing_a_worker_node_loses_and_duplicates_nothing(tmp_path: Path, warc
         worker = cluster.add_node(num_cpus=2)
         out = tmp_path / "cluster"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "curation.cli", *args, "--output", str(out), "--ray-address", cluster.address],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "curation.cli",
+                *args,
+                "--output",
+                str(out),
+                "--ray-address",
+                cluster.address,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         parts = out / "_run" / "parts"
         deadline = time.time() + 300
