@@ -16,7 +16,7 @@ from resiliparse.parse.html import HTMLTree
 STAGE = "extract"
 
 
-QUICK_MIN_MAIN_CHARS = 200
+QUICK_MIN_LINE_CHARS = 40  # lines this long are prose, not menus, buttons or breadcrumbs
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>")
 _VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 DEPTH_CHECK_MIN_TAGS = 5000
@@ -107,14 +107,17 @@ def extract_main_text(html: str, url: str, cfg: ExtractConfig) -> str | None:
 
 
 def quick_text(html: str, max_chars: int) -> tuple[str, str]:
-    """A fast plain-text rendering of the page (resiliparse) and its ``<html lang>`` attribute."""
+    """A fast plain-text rendering of the page and its ``<html lang>`` attribute.
+
+    The whole page is rendered (resiliparse, about twice as fast as its main-content mode) and only its prose-like
+    lines are kept, so navigation menus in another language do not decide the language; a page without such lines
+    keeps all its text."""
     tree = HTMLTree.parse(html)
     lang = ""
     if tree.document is not None and tree.document.first_child is not None:
         root = tree.document.query_selector("html")
         if root is not None:
             lang = root.getattr("lang", "") or root.getattr("xml:lang", "") or ""
-    text = extract_plain_text(tree, main_content=True, alt_texts=False, links=False, comments=False)
-    if len(text) < QUICK_MIN_MAIN_CHARS:  # the main-content heuristic found little: render the whole page
-        text = extract_plain_text(tree, main_content=False, alt_texts=False, links=False, comments=False)
-    return text[:max_chars], lang
+    text = extract_plain_text(tree, main_content=False, alt_texts=False, links=False, comments=False)
+    prose = "\n".join(line for line in text.splitlines() if len(line.strip()) >= QUICK_MIN_LINE_CHARS)
+    return (prose or text)[:max_chars], lang
