@@ -1,0 +1,140 @@
+"""The sample pipeline whose outputs must not change when the code is reshaped: build -> score -> dedup ->
+mix -> pack on the real sample data, run through the `curation` command a user types, and a canonical digest
+of each stage's output (tables compared by content: rows sorted by id, columns by name; token arrays by value).
+
+``python -m tests.regression.pipeline OUT`` runs it and prints the digests as JSON; ``golden.json`` beside this
+file holds the digests of the code as it was before the stage redesign (commit fa93571), so
+``test_stage_outputs_regression.py`` fails as soon as any stage writes something else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+SEQ_LEN = 64
+TOTAL_TOKENS = 30_000
+
+
+def _cli(*args: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "curation.cli", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"curation {args[0]} failed: {proc.stderr[-3000:]}")
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, float):
+        return float.hex(v)
+    if isinstance(v, list):
+        return [_value(x) for x in v]
+    return v
+
+
+def table_digest(files: list[Path]) -> dict[str, Any]:
+    """Rows (sorted by id) and schema (sorted by column name) of Parquet ``files``, as one sha256."""
+    tables = [pq.read_table(f) for f in sorted(files)]
+    if not tables:
+        return {"rows": 0, "sha256": None}
+    table = pa.concat_tables(tables)
+    names = sorted(table.column_names)
+    table = table.select(names).sort_by([("id", "ascending")])
+    h = hashlib.sha256()
+    h.update(json.dumps([(n, str(table.schema.field(n).type)) for n in names]).encode())
+    for row in table.to_pylist():
+        h.update(json.dumps([_value(row[n]) for n in names], ensure_ascii=False).encode())
+    return {"rows": table.num_rows, "sha256": h.hexdigest()}
+
+
+def pack_digest(folder: Path) -> dict[str, Any]:
+    """Token, source and document-boundary arrays of a packed folder, in shard order, by value."""
+    info = json.loads((folder / "pack.json").read_text())
+    h = hashlib.sha256()
+    for shard in info["shards"]:
+        for key in ("path", "sources", "doc_starts", "doc_index"):
+            h.update(np.ascontiguousarray(np.load(folder / shard[key])).tobytes())
+    keep = ("seq_len", "dtype", "vocab_size", "eos_token_id", "num_sequences", "num_tokens", "tokens_per_source")
+    return {"sha256": h.hexdigest(), **{k: info[k] for k in keep}}
+
+
+def manifest_digest(folder: Path) -> dict[str, Any]:
+    """The token plan of a manifest (paths, file times and fingerprints left out)."""
+    m = json.loads((folder / "manifest.json").read_text())
+    sources = {
+        name: {k: e[k] for k in ("rows", "available_tokens", "tokens", "sequences", "epochs", "share")}
+        for name, e in m["sources"].items()
+    }
+    phases = [{k: p[k] for k in ("name", "num_sequences", "sequences", "tokens")} for p in m["phases"]]
+    return {"num_sequences": m["num_sequences"], "sources": sources, "phases": phases}
+
+
+def run(out: Path, data: Path, flags: dict[str, list[str]]) -> dict[str, Any]:
+    """Run the pipeline into ``out``; ``flags`` holds the spelling of the flags that differ between versions."""
+    warcs = sorted((data / "warc").glob("*.warc.gz")) + sorted((data / "bench").glob("*.warc.gz"))
+    build = out / "build"
+    args = ["build", "--lang", "pt", "--output", str(build), "--keep-rejected", *flags["local"]]
+    for w in warcs:
+        args += ["--input", str(w)]
+    _cli(*args)
+    build_de = out / "build-de"
+    bench0 = data / "bench" / "CC-MAIN-BENCH-dev-00000.warc.gz"
+    _cli("build", "--lang", "de", "--output", str(build_de), "--input", str(bench0), *flags["local"])
+    edu = out / "edu"
+    labels = data / "labels" / "web_docs_llm_judged.jsonl"
+    _cli("classifier", "train", "--task", "edu", "--data", str(labels), *flags["label_edu"], "-o", str(edu))
+    score = out / "score"
+    _cli("score", "-i", str(build / "pt"), "-o", str(score), "--classifier", str(edu),
+         "--badwords", str(data / "toxicity"), *flags["local"])  # fmt: skip
+    dedup = out / "dedup"
+    _cli("dedup", "-i", str(score), "-o", str(dedup), "--write-removed", *flags["local"])
+    tokenizer = data / "tokenizers" / "dolma_test_tokenizers" / "gpt-neo-test-tokenizer.json"
+    spec = {
+        "tokenizer": str(tokenizer),
+        "seq_len": SEQ_LEN,
+        "total_tokens": TOTAL_TOKENS,
+        "seed": 0,
+        "allow_renormalize": True,
+        "executor": "local",
+        "sources": {
+            "pt": {"paths": [str(dedup)], "weight": 0.75, "max_epochs": 4},
+            "en": {
+                "paths": [str(data / "text" / "en" / "cc_en_head" / "cc_en_head-0091.jsonl.gz")],
+                "weight": 0.25,
+                "max_epochs": 4,
+            },
+        },
+    }
+    spec_path = out / "mix.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    _cli("mix", *flags["spec"], str(spec_path), "-o", str(out / "mix"))
+    _cli("pack", "-m", str(out / "mix"), "-o", str(out / "pack"), *flags["local"])
+    return {
+        "build_kept": table_digest(list((build / "pt").glob("*.parquet"))),
+        "build_rejected": table_digest(list((build / "rejected").glob("*.parquet"))),
+        "build_de": table_digest(list((build_de / "de").glob("*.parquet"))),
+        "score": table_digest(list(score.rglob("*.parquet"))),
+        "dedup_kept": table_digest([p for p in dedup.rglob("*.parquet") if "removed" not in p.parts]),
+        "dedup_removed": table_digest(list((dedup / "removed").rglob("*.parquet"))),
+        "mix": manifest_digest(out / "mix"),
+        "pack": pack_digest(out / "pack"),
+    }
+
+
+CURRENT_FLAGS = {
+    "local": ["--executor", "local"],
+    "label_edu": ["--label-column", "edu"],
+    "spec": ["--spec"],
+}
+
+if __name__ == "__main__":
+    out, data = Path(sys.argv[1]), Path(sys.argv[2])
+    flags = json.loads(sys.argv[3]) if len(sys.argv) > 3 else CURRENT_FLAGS
+    print(json.dumps(run(out, data, flags), indent=2))
