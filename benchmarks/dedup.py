@@ -39,7 +39,7 @@ METHODS = ("curation", "curation-local", "datasketch", "datatrove")
 
 
 def _text_sources() -> list[str]:
-    from curation.io import iter_jsonl
+    from curation.core.io import iter_jsonl
 
     text = DATA / "text"
     files = sorted((text / "pt" / "machado_de_assis").glob("*.txt"))
@@ -52,7 +52,7 @@ def _text_sources() -> list[str]:
 
 def build_corpus(folder: Path, n_docs: int, window_words: int, shards: int, repeat: int = 1) -> pl.DataFrame:
     """Write the corpus shards (repeated ``repeat`` times under new ids, for volume); returns the labelled part."""
-    from dedup.evaluate import load_labelled
+    from curation.dedup.evaluate import load_labelled
 
     labelled = load_labelled(str(LABELLED)).with_columns((LABEL_PREFIX + pl.col("id")).alias("id"))
     windows: list[str] = []
@@ -80,7 +80,7 @@ def build_corpus(folder: Path, n_docs: int, window_words: int, shards: int, repe
 
 
 def _components(ids: list[str], a: list[str], b: list[str]) -> dict[str, int]:
-    from dedup.evaluate import components
+    from curation.dedup.evaluate import components
 
     index = {x: i for i, x in enumerate(ids)}
     labels = components(
@@ -90,8 +90,8 @@ def _components(ids: list[str], a: list[str], b: list[str]) -> dict[str, int]:
 
 
 def run_curation(work: Path, workers: int, executor: str, docs_per_partition: int) -> dict[str, int]:
-    from dedup.config import load_dedup_config
-    from dedup.run import run_dedup
+    from curation.dedup.config import load_dedup_config
+    from curation.dedup.run import run_dedup
 
     out = work / f"out-{executor}"
     cfg = load_dedup_config(
@@ -264,7 +264,7 @@ def measure(method: str, work: Path, workers: int, docs_per_partition: int = DOC
 
 
 def score(result: dict, labelled: pl.DataFrame) -> dict:
-    from dedup.evaluate import labelled_pairs, prf, threshold_truth
+    from curation.dedup.evaluate import labelled_pairs, prf, threshold_truth
 
     pred = [result["labels"][doc_id] for doc_id in labelled["id"]]
     truth = threshold_truth(labelled.height, labelled_pairs(labelled, NGRAM), THRESHOLD)

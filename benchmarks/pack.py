@@ -35,11 +35,11 @@ def spec_dict(weights: dict[str, float], total_tokens: int, seq_len: int) -> dic
 
 
 def run_ours(work: Path, seq_len: int) -> dict[str, float]:
-    from mixer.manifest import compile_manifest, count_sources, source_items, write_manifest
-    from mixer.pack import PackOptions, run_pack
-    from mixer.schedule import largest_remainder
-    from mixer.spec import MixSpec, validate_spec
-    from mixer.tokenizer import load_tokenizer, tokenizer_fingerprint
+    from curation.mixer.manifest import compile_manifest, count_sources, source_items, write_manifest
+    from curation.mixer.pack import PackOptions, run_pack
+    from curation.mixer.schedule import largest_remainder
+    from curation.mixer.spec import MixSpec, validate_spec
+    from curation.mixer.tokenizer import load_tokenizer, tokenizer_fingerprint
 
     probe = validate_spec(MixSpec.model_validate(spec_dict({"pt": 0.5, "en_replay": 0.5}, seq_len, seq_len)))
     start = time.process_time()
@@ -74,7 +74,7 @@ def run_reference(work: Path) -> dict[str, float]:
     from datatrove.data import Document
     from datatrove.pipeline.tokens import DocumentTokenizer
 
-    from mixer.sources import ReadOptions, load_documents, source_files
+    from curation.mixer.sources import ReadOptions, load_documents, source_files
 
     docs = [
         Document(text=text, id=f"{name}-{i}-{j}")

@@ -44,10 +44,10 @@ LLAMA_1B: dict[str, Any] = {  # TinyLlama-1.1B shapes
 
 def pack_real_text(out: Path, seq_len: int, total_tokens: int) -> Path:
     """Plan and pack pt + en text with the mixer; sources repeat (max_epochs) to reach the budget."""
-    from curation.io import atomic_write_yaml
-    from mixer.manifest import run_mix
-    from mixer.pack import PackOptions, run_pack
-    from mixer.spec import load_spec
+    from curation.core.io import atomic_write_yaml
+    from curation.mixer.manifest import run_mix
+    from curation.mixer.pack import PackOptions, run_pack
+    from curation.mixer.spec import load_spec
 
     spec = {
         "tokenizer": str(TOKENIZER),
@@ -80,7 +80,7 @@ def steady_tokens_per_second(step_seconds: list[float], tokens_per_step: int, wa
 
 
 def run_ours(args: argparse.Namespace, packed: Path, model_keys: dict[str, Any], out: Path) -> dict[str, Any]:
-    from train.run import train
+    from curation.train.run import train
 
     summary = train(
         {
@@ -119,8 +119,8 @@ def run_reference(args: argparse.Namespace, packed: Path, model_keys: dict[str, 
     from torch.utils.data import DataLoader
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from mixer.dataset import PackedDataset
-    from train.model import enable_activation_checkpointing
+    from curation.mixer.dataset import PackedDataset
+    from curation.train.model import enable_activation_checkpointing
 
     device = "cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu"
     ds = PackedDataset(packed)
@@ -180,8 +180,8 @@ def main() -> None:
 
     import torch
 
-    from train.config import TINY_LLAMA
-    from train.metrics import mfu
+    from curation.train.config import TINY_LLAMA
+    from curation.train.metrics import mfu
 
     if args.device == "cpu" or not torch.cuda.is_available():
         torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))

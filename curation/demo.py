@@ -10,12 +10,11 @@
 7. a table of held-out Portuguese and English bits per byte before and after each run, and the report.
 
 Every stage runs through the same `curation` CLI a user would type, into one run directory (``demo-out/``).
-Set CURATION_DATA to point at the data elsewhere.
+Set CURATION_DATA (or --data) to point at the data elsewhere.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -26,22 +25,32 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.console import Console
+from pydantic import Field
 from rich.table import Table
 
-console = Console(stderr=True)
+from curation.core.config import RUNTIME, StageConfig
+from curation.core.errors import CurationError
+from curation.core.stage import Run, Stage, stderr as console
+
 SEQ_LEN = 128
 BATCH_SEQUENCES = 16
 HELDOUT_PT = 3  # last Machado de Assis works (sorted by name), never trained on
 HELDOUT_EN = 6  # last State of the Union addresses (sorted by name), never trained on
 
 
-def data_dir() -> Path:
-    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    path = Path(os.environ.get("CURATION_DATA", default))
-    if not path.is_dir():
-        sys.exit(f"error: sample data not found at {path} (set CURATION_DATA)")
-    return path
+def default_data_dir() -> str:
+    return os.environ.get("CURATION_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+class DemoConfig(StageConfig):
+    """The whole product end to end on the sample data, in a few minutes on 2 CPU cores."""
+
+    output: str = Field("demo-out", description="Run directory of the demo.", json_schema_extra={"short": "-o"})
+    data: str = Field(default_factory=default_data_dir, description="The sample data (default: $CURATION_DATA).")
+    lang: str = Field("pt", description="Target language.")
+    base_steps: int = Field(600, gt=0, description="Steps of the English base model.")
+    cpt_steps: int = Field(300, gt=0, description="Steps of each continued-pretraining run.")
+    fresh: bool = Field(False, description="Delete the output directory first.", json_schema_extra=RUNTIME)
 
 
 def curation(*args: str) -> None:
@@ -51,7 +60,7 @@ def curation(*args: str) -> None:
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "curation.cli", *args])
     if proc.returncode != 0:
-        sys.exit(f"error: `curation {args[0]}` failed with exit code {proc.returncode}")
+        raise CurationError(f"`curation {' '.join(args[:2])}` failed with exit code {proc.returncode}")
     console.print(f"[green]done[/green] in {time.perf_counter() - start:.1f}s")
 
 
@@ -141,30 +150,39 @@ def bpb(summary: dict, when: str) -> dict[str, float]:
     return summary[f"eval_bpb_{when}"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--output", default="demo-out")
-    parser.add_argument("--lang", default="pt")
-    parser.add_argument("--base-steps", type=int, default=600)
-    parser.add_argument("--cpt-steps", type=int, default=300)
-    parser.add_argument("--fresh", action="store_true", help="Delete the output directory first.")
-    args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # a tiny model: threads only contend on a 2-core machine
-    data, out = data_dir(), Path(args.output).resolve()
-    if args.fresh and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+class Demo(Stage[DemoConfig]):
+    """The whole product end to end on the sample data: build, score, dedup, tokenizer, English base, CPT
+    without and with English replay, a bits-per-byte table and the run report."""
+
+    name = "demo"
+    config_model = DemoConfig
+
+    def __init__(self, cfg: DemoConfig) -> None:
+        super().__init__(cfg)
+        if cfg.fresh:
+            shutil.rmtree(cfg.output, ignore_errors=True)
+
+    def run(self, run: Run) -> dict[str, Any]:
+        data = Path(self.cfg.data)
+        if not data.is_dir():
+            raise CurationError(f"sample data not found at {data} (set CURATION_DATA or --data)")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("OMP_NUM_THREADS", "1")  # a tiny model: threads only contend on a 2-core machine
+        return run_demo(self.cfg, data, Path(self.cfg.output).resolve())
+
+    def render(self, stats: dict[str, Any]) -> Any:
+        s = stats["summary"]
+        return bpb_table(s["base"], s["runs"])
+
+
+def run_demo(cfg: DemoConfig, data: Path, out: Path) -> dict[str, Any]:
     texts = Texts(data)
 
     build_args = [
         "build",
         "--lang",
-        args.lang,
+        cfg.lang,
         "--output",
         str(out / "build"),
         "--keep-rejected",
@@ -184,7 +202,7 @@ def main() -> None:
             "edu",
             "--data",
             str(data / "labels" / "web_docs_llm_judged.jsonl"),
-            "--label-col",
+            "--label-column",
             "edu",
             "--output",
             str(edu_model),
@@ -192,7 +210,7 @@ def main() -> None:
     curation(
         "score",
         "--input",
-        str(out / "build" / args.lang),
+        str(out / "build" / cfg.lang),
         "--output",
         str(out / "score"),
         "--classifier",
@@ -207,8 +225,8 @@ def main() -> None:
     tokenizer = train_tokenizer(texts, out / "tokenizer" / "tokenizer.json")
     en_paths = [str(p) for p in texts.en_train]
     pt_paths = [str(p) for p in texts.pt_train] + [str(out / "dedup" / "*.parquet")]
-    base_tokens = SEQ_LEN * BATCH_SEQUENCES * args.base_steps
-    cpt_tokens = SEQ_LEN * BATCH_SEQUENCES * args.cpt_steps
+    base_tokens = SEQ_LEN * BATCH_SEQUENCES * cfg.base_steps
+    cpt_tokens = SEQ_LEN * BATCH_SEQUENCES * cfg.cpt_steps
     base_pack = mix_and_pack(
         out, "base-en", tokenizer, {"en": {"paths": en_paths, "weight": 1.0, "max_epochs": 4}}, base_tokens
     )
@@ -228,7 +246,7 @@ def main() -> None:
                 "tie_word_embeddings": True,
             }
         },
-        args.base_steps,
+        cfg.base_steps,
         3e-3,
         texts,
     )
@@ -245,17 +263,17 @@ def main() -> None:
         ),
     ):
         pack = mix_and_pack(out, name, tokenizer, sources, cpt_tokens)
-        runs[name] = train_run(out, name, pack, base_model, args.cpt_steps, 1e-3, texts)
+        runs[name] = train_run(out, name, pack, base_model, cfg.cpt_steps, 1e-3, texts)
 
     curation("report", str(out))
-    print_table(bpb(base, "after"), {name: bpb(s, "after") for name, s in runs.items()})
-    console.print(
-        f"demo finished in {time.perf_counter() - start:.0f}s; everything is under {out}/ "
-        f"(report: {out}/report/report.html)"
-    )
+    console.print(f"everything is under {out}/ (report: {out}/report/report.html)")
+    return {"base": bpb(base, "after"), "runs": {name: bpb(s, "after") for name, s in runs.items()}}
 
 
-def print_table(base: dict[str, float], runs: dict[str, dict[str, float]]) -> None:
+def bpb_table(base: dict[str, float], runs: dict[str, dict[str, float]]) -> Any:
+    """Held-out bits per byte of the base and of each CPT run, and the two effects the demo shows."""
+    from rich.console import Group
+
     table = Table(title="held-out bits per byte (lower is better)")
     for col in ("model", "pt bpb", "en bpb", "Δ pt vs base", "Δ en vs base"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -268,15 +286,10 @@ def print_table(base: dict[str, float], runs: dict[str, dict[str, float]]) -> No
             f"{r['pt'] - base['pt']:+.3f}",
             f"{r['en'] - base['en']:+.3f}",
         )
-    console.print(table)
     no_replay, replay = runs["cpt-pt"], runs["cpt-pt-replay"]
     checks = {
         "CPT lowers Portuguese bpb": all(r["pt"] < base["pt"] for r in runs.values()),
         "replay reduces the English regression": replay["en"] < no_replay["en"],
     }
-    for what, ok in checks.items():
-        console.print(("[green]✓[/green] " if ok else "[red]✗[/red] ") + what)
-
-
-if __name__ == "__main__":
-    main()
+    lines = [("[green]✓[/green] " if ok else "[red]✗[/red] ") + what for what, ok in checks.items()]
+    return Group(table, *lines)

@@ -55,8 +55,8 @@ def dedup(
     stop_after: Annotated[str | None, typer.Option(help="Stop after this stage (resume later).")] = None,
 ) -> None:
     """Remove exact, same-URL and MinHash near-duplicate documents across all shards."""
-    from dedup.config import load_dedup_config
-    from dedup.run import run_dedup
+    from curation.dedup.config import load_dedup_config
+    from curation.dedup.run import run_dedup
 
     cfg = load_dedup_config(
         config,

@@ -12,21 +12,21 @@ Memory per task: one partition's edges and labels, plus the messages addressed t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 
-from curation.stats import Stats
-from dedup.exchange import partition_of, write_frame
-from dedup.plan import DST, LABEL, SRC, Plan
+from curation.core import io
+from curation.core.stage import UnitResult
+from curation.core.stats import Stats
+from curation.dedup.exchange import partition_of, write_frame
+from curation.dedup.plan import DST, LABEL, SRC, Plan
 
 EDGE_SCHEMA = {SRC: pl.Int64, DST: pl.Int64}
 MESSAGE_SCHEMA = {DST: pl.Int64, LABEL: pl.Int64}
 MESSAGES_SENT = "messages_sent"
 
 
-def labels_path(plan: Plan, round_index: int, partition: int) -> Path:
-    return plan.work / "labels" / f"r{round_index}" / f"{partition}.parquet"
+def labels_path(plan: Plan, round_index: int, partition: int) -> str:
+    return io.join(plan.work, "labels", f"r{round_index}", f"{partition}.parquet")
 
 
 def _send(plan: Plan, round_index: int, partition: int, edges: pl.DataFrame, changed: pl.DataFrame) -> int:
@@ -42,7 +42,7 @@ def _send(plan: Plan, round_index: int, partition: int, edges: pl.DataFrame, cha
     return msgs.height
 
 
-def propagate_task(partition: int, plan: Plan, round_index: int) -> dict:
+def propagate_task(partition: int, plan: Plan, round_index: int) -> UnitResult:
     """One round of label propagation for one partition (see module docstring)."""
     stats = Stats()
     with stats.timed("components"):
@@ -53,7 +53,7 @@ def propagate_task(partition: int, plan: Plan, round_index: int) -> dict:
             )
             changed = labels
         else:
-            old = pl.read_parquet(labels_path(plan, round_index - 1, partition))
+            old = io.read_polars(labels_path(plan, round_index - 1, partition))
             msgs = plan.exchange(f"messages_r{round_index - 1}").read(partition, MESSAGE_SCHEMA)
             msgs = msgs.group_by(DST).agg(pl.col(LABEL).min().alias("_new")).rename({DST: SRC})
             labels = old.join(msgs, on=SRC, how="left").with_columns(
@@ -65,4 +65,4 @@ def propagate_task(partition: int, plan: Plan, round_index: int) -> dict:
         sent = _send(plan, round_index, partition, edges, changed)
         stats.add(MESSAGES_SENT, sent)
         stats.maximum("component_partition_edges", edges.height)
-    return stats.to_dict()
+    return UnitResult(stats=stats.to_dict())

@@ -1,39 +1,37 @@
-"""`curation dedup` configuration: every CLI flag is a key here; the resolved config is saved with the run."""
+"""`curation dedup` configuration: every key is also a flag (``--minhash.threshold``)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from curation.build.config import load_model_config
-from curation.errors import CurationError
+from curation.core.config import RUNTIME, ParallelConfig, StageConfig, StrictModel
+from curation.core.errors import CurationError
 
 KEEP_LONGEST = "longest"
 KEEP_LATEST = "latest"
 KEEP_HIGHEST_PREFIX = "highest:"
 
 
-class ToggleConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    enabled: bool = True
+class ToggleConfig(StrictModel):
+    enabled: bool = Field(True, description="Run this kind of dedup.")
 
 
-class MinhashConfig(BaseModel):
+class MinhashConfig(StrictModel):
     """MinHash LSH near-duplicate detection; ``bands``/``rows`` default to the optimum for ``threshold``."""
 
-    model_config = ConfigDict(extra="forbid")
-    enabled: bool = True
-    threshold: float = Field(0.7, gt=0.0, lt=1.0)
-    num_perm: int = Field(128, ge=2, le=1024)
-    bands: int | None = Field(None, ge=1)
-    rows: int | None = Field(None, ge=1)
-    fp_weight: float = Field(0.5, ge=0.0, le=1.0)
-    word_ngram: int = Field(5, ge=1)
-    char_ngram: int = Field(5, ge=1)
-    shingle: Literal["auto", "word", "char"] = "auto"
-    verify: bool = False
-    seed: int = 1
+    enabled: bool = Field(True, description="MinHash near-dedup.")
+    threshold: float = Field(0.7, gt=0.0, lt=1.0, description="Jaccard similarity of near-duplicates.")
+    num_perm: int = Field(128, ge=2, le=1024, description="MinHash permutations.")
+    bands: int | None = Field(None, ge=1, description="LSH bands (default: optimal for the threshold).")
+    rows: int | None = Field(None, ge=1, description="LSH rows per band (with bands).")
+    fp_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of false positives in the optimum.")
+    word_ngram: int = Field(5, ge=1, description="Words per shingle.")
+    char_ngram: int = Field(5, ge=1, description="Characters per shingle (scripts without spaces).")
+    shingle: Literal["auto", "word", "char"] = Field("auto", description="Shingle unit (auto: by language).")
+    verify: bool = Field(False, description="Check candidate pairs by exact Jaccard.")
+    seed: int = Field(1, description="Hash seed.")
 
     @model_validator(mode="after")
     def _bands_rows(self) -> MinhashConfig:
@@ -44,23 +42,24 @@ class MinhashConfig(BaseModel):
         return self
 
 
-class DedupConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    input: list[str] = Field(min_length=1)
-    output: str
-    keep: str = KEEP_LONGEST
-    write_removed: bool = False
-    exact: ToggleConfig = Field(default_factory=ToggleConfig)
-    url: ToggleConfig = Field(default_factory=ToggleConfig)
+class DedupConfig(StageConfig, ParallelConfig):
+    """Remove exact, same-URL and MinHash near-duplicate documents across all shards."""
+
+    input: list[str] = Field(
+        min_length=1, description="Parquet shards, globs or directories.", json_schema_extra={"short": "-i"}
+    )
+    keep: str = Field(KEEP_LONGEST, description="Survivor policy: longest, latest or highest:<column>.")
+    write_removed: bool = Field(False, description="Also write removed documents (removed/).")
+    exact: ToggleConfig = Field(default_factory=ToggleConfig, description="Exact normalised-text dedup.")
+    url: ToggleConfig = Field(default_factory=ToggleConfig, description="URL dedup (keeps the latest crawl).")
     minhash: MinhashConfig = Field(default_factory=MinhashConfig)
-    partitions: int | None = Field(None, ge=1)
-    docs_per_partition: int = Field(500_000, ge=1)
-    max_cc_rounds: int = Field(200, ge=1)
-    keep_work: bool = False
-    stop_after: Literal["records", "exact", "url", "bands", "verify", "components", "clusters"] | None = None
-    workers: int | None = None
-    ray_address: str | None = None
-    executor: Literal["ray", "local"] = "ray"
+    partitions: int | None = Field(None, ge=1, description="Hash partitions per shuffle (default: by size).")
+    docs_per_partition: int = Field(500_000, ge=1, description="Documents per partition when sizing them.")
+    max_cc_rounds: int = Field(200, ge=1, description="Rounds of label propagation at most.")
+    keep_work: bool = Field(False, description="Keep the intermediate files.", json_schema_extra=RUNTIME)
+    stop_after: Literal["records", "exact", "url", "bands", "verify", "components", "clusters"] | None = Field(
+        None, description="Stop after this step (rerun to go on).", json_schema_extra=RUNTIME
+    )
 
     @field_validator("input", mode="before")
     @classmethod
@@ -74,14 +73,13 @@ class DedupConfig(BaseModel):
             return v
         raise ValueError(f"unknown keep policy {v!r}: use longest, latest or highest:<column>")
 
+    @model_validator(mode="after")
+    def _some_kind(self) -> DedupConfig:
+        if not (self.exact.enabled or self.url.enabled or self.minhash.enabled):
+            raise CurationError("config enables no dedup kind: set exact, url or minhash enabled")
+        return self
+
     @property
     def keep_column(self) -> str | None:
         """The score column of ``highest:<column>``, else None."""
         return self.keep[len(KEEP_HIGHEST_PREFIX) :] if self.keep.startswith(KEEP_HIGHEST_PREFIX) else None
-
-
-def load_dedup_config(config_path: str | None, overrides: dict[str, Any]) -> DedupConfig:
-    cfg = load_model_config(DedupConfig, config_path, overrides)
-    if not (cfg.exact.enabled or cfg.url.enabled or cfg.minhash.enabled):
-        raise CurationError("config enables no dedup kind: set exact, url or minhash enabled")
-    return cfg

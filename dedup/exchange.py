@@ -1,25 +1,22 @@
-"""File-based shuffles between stages, and per-task completion markers.
+"""File-based shuffles between the steps of a dedup run.
 
-An ``Exchange`` is a directory ``<name>/<partition>/<producer>.parquet``: each producer task writes at most
-one file per destination partition (atomically, under a deterministic name, so a retried task overwrites
-its earlier attempt instead of duplicating it), and a consumer task reads every file of its partition. A
-stage's consumers run only after every producer task has written its marker, so reads never see a
-partial shuffle.
+An ``Exchange`` is a folder ``<name>/<partition>/<producer>.parquet`` in the run's work directory (local or on
+object storage): each producer task writes at most one file per destination partition (atomically, under a
+deterministic name, so a retried task overwrites its earlier attempt instead of duplicating it), and a
+consumer task reads every file of its partition. A step's consumers run only after every producer task of
+the step before has its completion record, so reads never see a partial shuffle.
 """
 
 from __future__ import annotations
 
-import io
-import os
-from pathlib import Path
+import io as bytes_io
 
 import numpy as np
 import polars as pl
 
-from curation.io import atomic_write_bytes, atomic_write_json
+from curation.core import io
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-DONE_DIR = "_done"
 
 
 def partition_of(keys: np.ndarray | pl.Series, partitions: int) -> np.ndarray:
@@ -29,15 +26,15 @@ def partition_of(keys: np.ndarray | pl.Series, partitions: int) -> np.ndarray:
     return ((mixed >> np.uint64(32)) % np.uint64(partitions)).astype(np.int64)
 
 
-def write_frame(path: Path, df: pl.DataFrame) -> None:
-    buf = io.BytesIO()
+def write_frame(path: str, df: pl.DataFrame) -> None:
+    buf = bytes_io.BytesIO()
     df.write_parquet(buf, compression="zstd")
-    atomic_write_bytes(path, buf.getvalue())
+    io.write_bytes(path, buf.getvalue())
 
 
 class Exchange:
-    def __init__(self, root: Path, name: str, partitions: int):
-        self.dir = root / name
+    def __init__(self, root: str, name: str, partitions: int):
+        self.dir = io.join(root, name)
         self.partitions = partitions
 
     def write(self, producer: str, df: pl.DataFrame, dest: np.ndarray) -> None:
@@ -46,24 +43,10 @@ class Exchange:
             return
         df = df.with_columns(pl.Series("__dest", dest))
         for (part,), chunk in df.partition_by("__dest", as_dict=True, maintain_order=True).items():
-            write_frame(self.dir / str(part) / f"{producer}.parquet", chunk.drop("__dest"))
+            write_frame(io.join(self.dir, str(part), f"{producer}.parquet"), chunk.drop("__dest"))
 
     def read(self, partition: int, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-        folder = self.dir / str(partition)
-        files = sorted(str(p) for p in folder.glob("*.parquet")) if folder.is_dir() else []
+        files = io.find(io.join(self.dir, str(partition)), "*.parquet")
         if not files:
             return pl.DataFrame(schema=schema)
-        return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
-
-
-def marker(root: Path, stage: str, task: str) -> Path:
-    return root / DONE_DIR / stage / f"{task}.json"
-
-
-def mark_done(root: Path, stage: str, task: str, stats: dict) -> None:
-    """The task's completion record (its stats), written last."""
-    atomic_write_json(marker(root, stage, task), stats)
-
-
-def is_done(root: Path, stage: str, task: str) -> bool:
-    return os.path.exists(marker(root, stage, task))
+        return pl.concat([io.read_polars(f) for f in files], how="vertical_relaxed")

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from dedup.shingles import Shingles, mix64
+from curation.dedup.shingles import Shingles, mix64
 
 EMPTY = np.uint32(0xFFFFFFFF)
 DEFAULT_CHUNK_SHINGLES = 1 << 15

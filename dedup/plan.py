@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
-from curation import schema as S
-from dedup.config import DedupConfig
-from dedup.exchange import Exchange
+from curation.core import io
+from curation.core import schema as S
+from curation.dedup.config import DedupConfig
+from curation.dedup.exchange import Exchange
 
 KIND_EXACT = "exact"
 KIND_URL = "url"
@@ -43,8 +42,8 @@ class Plan:
     partitions: int
 
     @property
-    def work(self) -> Path:
-        return Path(self.cfg.output) / S.RUN_DIR / S.WORK_DIR
+    def work(self) -> str:
+        return io.join(self.cfg.output, S.RUN_DIR, S.WORK_DIR)
 
     @property
     def group_kinds(self) -> tuple[str, ...]:
@@ -58,13 +57,4 @@ class Plan:
         return Exchange(self.work, name, n)
 
     def output_path(self, shard_index: int, removed: bool = False) -> str:
-        parts = [self.cfg.output] + ([S.REMOVED_DIR] if removed else []) + [self.outputs[shard_index]]
-        return os.path.join(*parts)
-
-
-def relative_outputs(shards: list[str]) -> tuple[str, ...]:
-    """Output names keeping the inputs' layout below their common folder (``pt/part-00000.parquet``)."""
-    if len(shards) == 1:
-        return (os.path.basename(shards[0]),)
-    base = os.path.commonpath([os.path.dirname(s) for s in shards])
-    return tuple(os.path.relpath(s, base) for s in shards)
+        return io.join(self.cfg.output, *([S.REMOVED_DIR] if removed else []), self.outputs[shard_index])

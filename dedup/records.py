@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
-
-from curation import schema as S
-from dedup.config import KEEP_LATEST, KEEP_LONGEST, DedupConfig
-from dedup.minhash import EMPTY, MinHasher, band_keys, optimal_bands_rows
-from dedup.shingles import char_mode, shingle
+from curation.core import io
+from curation.core import schema as S
+from curation.dedup.config import KEEP_LATEST, KEEP_LONGEST, DedupConfig
+from curation.dedup.minhash import EMPTY, MinHasher, band_keys, optimal_bands_rows
+from curation.dedup.shingles import char_mode, shingle
 
 DOC = "doc"
 PRIORITY = "priority"
@@ -81,14 +80,14 @@ def _priority(table: pl.DataFrame, cfg: DedupConfig) -> pl.Series:
 
 
 def read_columns(path: str, cfg: DedupConfig) -> list[str]:
-    present = set(pq.read_schema(path).names)
+    present = set(io.parquet_shape(path)[0])
     wanted = [S.ID, S.TEXT, S.URL, S.CRAWL_DATE, S.LANG, cfg.keep_column]
     return [c for c in dict.fromkeys(wanted) if c is not None and c in present]
 
 
 def build_records(path: str, shard_index: int, cfg: DedupConfig) -> pl.DataFrame:
     """The record table of one shard; ``bands`` is null for documents without shingles."""
-    table = pl.read_parquet(path, columns=read_columns(path, cfg))
+    table = io.read_polars(path, columns=read_columns(path, cfg))
     n = table.height
     has = table.columns
     records = pl.DataFrame(

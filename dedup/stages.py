@@ -1,4 +1,4 @@
-"""The per-task functions of a dedup run, in pipeline order (each returns its ``Stats`` as a dict).
+"""The per-task functions of a dedup run, in pipeline order (each returns its stats as a ``UnitResult``).
 
 records (per shard) -> exact groups -> URL groups -> band buckets -> [verify] -> components -> clusters
 -> write (per shard). Each arrow is an ``Exchange``: rows are routed by a hash of the key the next stage
@@ -12,11 +12,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from curation import schema as S
-from curation.stats import Stats
-from dedup.components import labels_path
-from dedup.exchange import partition_of
-from dedup.plan import (
+from curation.core import io
+from curation.core import schema as S
+from curation.core.stage import UnitResult
+from curation.core.stats import Stats
+from curation.dedup.components import labels_path
+from curation.dedup.exchange import partition_of
+from curation.dedup.plan import (
     BAND_KEY,
     CLUSTER_ID,
     CLUSTER_SIZE,
@@ -31,7 +33,7 @@ from dedup.plan import (
     SURVIVOR,
     Plan,
 )
-from dedup.records import (
+from curation.dedup.records import (
     BANDS,
     DATE_SECONDS,
     DOC,
@@ -43,7 +45,7 @@ from dedup.records import (
     build_records,
     shard_of,
 )
-from dedup.shingles import jaccard
+from curation.dedup.shingles import jaccard
 
 GROUP_KEY = {KIND_EXACT: EXACT_KEY, KIND_URL: URL_KEY}
 GROUP_ORDER = {KIND_EXACT: PRIORITY, KIND_URL: DATE_SECONDS}
@@ -126,14 +128,14 @@ def _forward(plan: Plan, producer: str, records: pl.DataFrame, done_kind: str | 
         _keep(plan, producer, records, stats)
 
 
-def records_task(shard_index: int, plan: Plan) -> dict:
+def records_task(shard_index: int, plan: Plan) -> UnitResult:
     stats = Stats()
     with stats.timed("records"):
         records = build_records(plan.shards[shard_index], shard_index, plan.cfg)
         stats.seen("records", records.height)
         stats.kept("records", records.height)
         _forward(plan, f"s{shard_index}", records, None, stats)
-    return stats.to_dict()
+    return UnitResult(stats=stats.to_dict())
 
 
 def _pick(df: pl.DataFrame, group: str, order: str) -> pl.DataFrame:
@@ -145,7 +147,7 @@ def _pick(df: pl.DataFrame, group: str, order: str) -> pl.DataFrame:
     )
 
 
-def group_task(partition: int, plan: Plan, kind: str) -> dict:
+def group_task(partition: int, plan: Plan, kind: str) -> UnitResult:
     """Key-equality dedup of one partition: one survivor per key; null keys pass through."""
     stats = Stats()
     with stats.timed(kind):
@@ -159,7 +161,7 @@ def group_task(partition: int, plan: Plan, kind: str) -> dict:
         stats.kept(kind, survivors.height)
         stats.dropped(kind, "duplicate", removed.height)
         _forward(plan, f"{kind}{partition}", survivors, kind, stats)
-    return stats.to_dict()
+    return UnitResult(stats=stats.to_dict())
 
 
 def _both_directions(pairs: pl.DataFrame) -> pl.DataFrame:
@@ -176,7 +178,7 @@ def _write_edges(plan: Plan, producer: str, pairs: pl.DataFrame) -> None:
     plan.exchange("edges").write(producer, edges, partition_of(edges[SRC], plan.partitions))
 
 
-def bands_task(partition: int, plan: Plan) -> dict:
+def bands_task(partition: int, plan: Plan) -> UnitResult:
     """Documents sharing a band key are candidates: a star from the smallest ``doc`` to the others."""
     stats = Stats()
     with stats.timed("bands"):
@@ -198,7 +200,7 @@ def bands_task(partition: int, plan: Plan) -> dict:
             )
         else:
             _write_edges(plan, f"b{partition}", pairs)
-    return stats.to_dict()
+    return UnitResult(stats=stats.to_dict())
 
 
 def _shingles_of(plan: Plan, partition: int, column: str) -> pl.DataFrame:
@@ -206,15 +208,15 @@ def _shingles_of(plan: Plan, partition: int, column: str) -> pl.DataFrame:
     return nodes.select(pl.col(DOC).alias(column), pl.col(SHINGLES).alias(f"{SHINGLES}_{column}"))
 
 
-def verify_first_task(partition: int, plan: Plan) -> dict:
+def verify_first_task(partition: int, plan: Plan) -> UnitResult:
     """Attach the shingles of each candidate pair's first document, route the pair by its second one."""
     pairs = plan.exchange("candidates").read(partition, {"a": pl.Int64, "b": pl.Int64})
     joined = pairs.join(_shingles_of(plan, partition, "a"), on="a", how="inner")
     plan.exchange("candidates_b").write(f"v{partition}", joined, partition_of(joined["b"], plan.partitions))
-    return Stats().to_dict()
+    return UnitResult()
 
 
-def verify_second_task(partition: int, plan: Plan) -> dict:
+def verify_second_task(partition: int, plan: Plan) -> UnitResult:
     """Exact Jaccard of each candidate pair; pairs at or above the threshold become edges."""
     stats = Stats()
     with stats.timed("verify"):
@@ -234,22 +236,22 @@ def verify_second_task(partition: int, plan: Plan) -> dict:
         stats.add("verified_pairs", keep.height)
         stats.add("rejected_pairs", pairs.height - keep.height)
         _write_edges(plan, f"v{partition}", keep.select("a", "b"))
-    return stats.to_dict()
+    return UnitResult(stats=stats.to_dict())
 
 
-def clusters_prep_task(partition: int, plan: Plan, final_round: int) -> dict:
+def clusters_prep_task(partition: int, plan: Plan, final_round: int) -> UnitResult:
     """Give every surviving node its component label (itself when it has no edge), routed by label."""
     nodes = plan.exchange("nodes").read(partition, {c: _schema(plan)[c] for c in NODE_COLUMNS})
     nodes = nodes.select(NODE_COLUMNS)
-    labels = pl.read_parquet(labels_path(plan, final_round, partition))
+    labels = io.read_polars(labels_path(plan, final_round, partition))
     labelled = nodes.join(labels.rename({SRC: DOC}), on=DOC, how="left").with_columns(
         pl.col(LABEL).fill_null(pl.col(DOC))
     )
     plan.exchange("clusters").write(f"n{partition}", labelled, partition_of(labelled[LABEL], plan.partitions))
-    return Stats().to_dict()
+    return UnitResult()
 
 
-def clusters_task(partition: int, plan: Plan) -> dict:
+def clusters_task(partition: int, plan: Plan) -> UnitResult:
     """One survivor per MinHash component with the keep policy; the rest are removed."""
     stats = Stats()
     with stats.timed(KIND_MINHASH):
@@ -261,4 +263,4 @@ def clusters_task(partition: int, plan: Plan) -> dict:
         stats.kept(KIND_MINHASH, survivors.height)
         stats.dropped(KIND_MINHASH, "near_duplicate", removed.height)
         _keep(plan, f"c{partition}", survivors, stats)
-    return stats.to_dict()
+    return UnitResult(stats=stats.to_dict())

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from curation import schema as S
-from curation.io import write_parquet
-from curation.stats import Stats
-from dedup.plan import CLUSTER_ID, CLUSTER_SIZE, DECISION_SCHEMA, KIND, SURVIVOR, Plan
-from dedup.records import DOC, ROW_BITS
+from curation.core import io
+from curation.core import schema as S
+from curation.core.stage import UnitResult
+from curation.core.stats import Stats
+from curation.dedup.plan import CLUSTER_ID, CLUSTER_SIZE, DECISION_SCHEMA, KIND, SURVIVOR, Plan
+from curation.dedup.records import DOC, ROW_BITS
 
 ROW_MASK = (1 << ROW_BITS) - 1
 
@@ -27,11 +27,11 @@ def _select(
     return out
 
 
-def write_task(shard_index: int, plan: Plan) -> dict:
+def write_task(shard_index: int, plan: Plan) -> UnitResult:
     """Every row of the shard must have exactly one decision; anything else is a bug and raises."""
     stats = Stats()
     with stats.timed("write"):
-        table = pq.read_table(plan.shards[shard_index])
+        table = io.read_parquet(plan.shards[shard_index])
         decisions = plan.exchange("decisions").read(shard_index, DECISION_SCHEMA)
         rows = (decisions[DOC].to_numpy() & ROW_MASK).astype(np.int64)
         if len(rows) != table.num_rows or len(np.unique(rows)) != table.num_rows:
@@ -44,12 +44,12 @@ def write_task(shard_index: int, plan: Plan) -> dict:
             S.DUP_CLUSTER_ID: (CLUSTER_ID, pa.string()),
             S.DUP_CLUSTER_SIZE: (CLUSTER_SIZE, pa.int64()),
         }
-        write_parquet(plan.output_path(shard_index), _select(table, decisions, kept, kept_columns))
+        outputs = [plan.output_path(shard_index)]
+        io.write_parquet(outputs[0], _select(table, decisions, kept, kept_columns))
         if plan.cfg.write_removed:
             removed_columns = {S.DUP_SURVIVOR_ID: (SURVIVOR, pa.string()), S.DUP_KIND: (KIND, pa.string())}
-            write_parquet(
-                plan.output_path(shard_index, removed=True), _select(table, decisions, ~kept, removed_columns)
-            )
+            outputs.append(plan.output_path(shard_index, removed=True))
+            io.write_parquet(outputs[1], _select(table, decisions, ~kept, removed_columns))
         stats.seen("write", table.num_rows)
         stats.kept("write", int(kept.sum()))
-    return stats.to_dict()
+    return UnitResult(stats=stats.to_dict(), outputs=outputs)

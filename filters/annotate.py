@@ -1,4 +1,4 @@
-"""``curation classifier annotate``: LLM-judged 0-5 labels for a stratified sample of documents.
+"""`curation classifier annotate`: LLM-judged 0-5 labels for a stratified sample of documents.
 
 A sample is drawn from the shards, stratified by a column (``lang`` by default: each value gets its share,
 at least one doc). Every (document, task) is sent to the judge with the task's prompt template, with bounded
@@ -16,45 +16,45 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
-from rich.console import Console
+from pydantic import Field
 
-from curation import schema as S
-from curation.errors import CurationError
-from curation.executor import progress_bar
-from curation.io import write_parquet
-from curation.runinfo import save_config, save_stats
-from curation.stats import Stats
-from filters.judges import ChatClient, LocalJudge, RequestFailed, parse_score
-from filters.labelled import check_columns, read_table
+from curation.core import io
+from curation.core import schema as S
+from curation.core.config import StageConfig
+from curation.core.errors import CurationError
+from curation.core.executor import progress_bar
+from curation.core.stage import Run, Stage
+from curation.core.stats import Stats
+from curation.filters.judges import ChatClient, LocalJudge, RequestFailed, parse_score
+
+if TYPE_CHECKING:
+    import polars as pl
 
 PROMPT_DIR = Path(__file__).parent / "prompts"
 LABELLED_FILE = "labelled.parquet"
 STAGE = "annotate"
 
 
-class AnnotateConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AnnotateConfig(StageConfig):
+    """Ask an LLM judge for 0-5 scores on a stratified sample; write labelled.parquet (cached, resumable)."""
 
-    input: list[str]
-    output: str
-    tasks: list[str] = Field(default_factory=lambda: ["edu", "stem", "toxicity"])
-    sample_docs: int = Field(1000, gt=0)
-    stratify_col: str = S.LANG
-    seed: int = 0
-    base_url: str | None = None
-    model: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    judge_model: str | None = Field(None, description="local causal LM directory instead of an API")
-    prompt_dir: str = str(PROMPT_DIR)
-    concurrency: int = Field(8, gt=0)
-    max_retries: int = 5
-    backoff_seconds: float = 1.0
-    timeout_seconds: float = 60.0
-    max_doc_chars: int = 6000
+    input: list[str] = Field(min_length=1, description="Parquet shards, dirs or globs.", json_schema_extra={"short": "-i"})
+    tasks: list[str] = Field(default_factory=lambda: ["edu", "stem", "toxicity"], description="Prompt names.")
+    sample_docs: int = Field(1000, gt=0, description="Documents to sample.")
+    stratify_column: str = Field(S.LANG, description="Column to stratify the sample by.")
+    seed: int = Field(0, description="Sampling seed.")
+    base_url: str | None = Field(None, description="OpenAI-compatible API base URL (.../v1).")
+    model: str | None = Field(None, description="Judge model name at the API.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key.")
+    judge_model: str | None = Field(None, description="Local causal LM directory as judge instead of an API.")
+    prompt_dir: str = Field(str(PROMPT_DIR), description="Directory of <task>.md prompt templates.")
+    concurrency: int = Field(8, gt=0, description="Requests in flight.")
+    max_retries: int = Field(5, description="Retries on 429/5xx/network errors.")
+    backoff_seconds: float = Field(1.0, description="First back-off delay (doubles).")
+    timeout_seconds: float = Field(60.0, description="Time-out per request.")
+    max_doc_chars: int = Field(6000, description="Characters of each document put in the prompt.")
 
 
 def load_prompts(prompt_dir: str, tasks: list[str]) -> dict[str, str]:
@@ -89,6 +89,8 @@ def allocate(sizes: list[int], n_docs: int) -> list[int]:
 
 def stratified_sample(frame: pl.DataFrame, column: str, n_docs: int, seed: int) -> pl.DataFrame:
     """``n_docs`` rows, each stratum's share proportional to its size (at least one row per stratum)."""
+    import polars as pl
+
     if frame.height <= n_docs:
         return frame
     counts = frame.group_by(column).len().sort(column, nulls_last=True)
@@ -102,12 +104,17 @@ def stratified_sample(frame: pl.DataFrame, column: str, n_docs: int, seed: int) 
 
 
 def read_sample(cfg: AnnotateConfig) -> pl.DataFrame:
+    import polars as pl
+
+    from curation.core.sql import require_columns
+    from curation.filters.labelled import read_table
+
     frame = pl.concat([read_table(path) for path in cfg.input], how="diagonal_relaxed")
-    check_columns(frame, [S.TEXT, cfg.stratify_col], ", ".join(cfg.input))
+    require_columns(frame.columns, [S.TEXT, cfg.stratify_column], ", ".join(cfg.input))
     if S.ID not in frame.columns:
         frame = frame.with_columns(pl.col(S.TEXT).hash(seed=0).cast(pl.Utf8).alias(S.ID))
-    frame = frame.select(S.ID, S.TEXT, cfg.stratify_col).unique(S.ID, keep="first", maintain_order=True)
-    return stratified_sample(frame, cfg.stratify_col, cfg.sample_docs, cfg.seed).sort(S.ID)
+    frame = frame.select(S.ID, S.TEXT, cfg.stratify_column).unique(S.ID, keep="first", maintain_order=True)
+    return stratified_sample(frame, cfg.stratify_column, cfg.sample_docs, cfg.seed).sort(S.ID)
 
 
 class Cache:
@@ -154,17 +161,34 @@ def make_judge(cfg: AnnotateConfig) -> ChatClient | LocalJudge:
     )
 
 
-def run_annotate(cfg: AnnotateConfig, console: Console | None = None) -> dict[str, Any]:
-    """Judge the sample for every task (cached), write ``labelled.parquet``, config, stats and a summary."""
-    console = console or Console()
+class Annotate(Stage[AnnotateConfig]):
+    """Ask an LLM judge for 0-5 scores on a stratified sample; write labelled.parquet (cached, resumable)."""
+
+    name = "classifier annotate"
+    config_model = AnnotateConfig
+
+    def run(self, run: Run) -> dict[str, Any]:
+        """Judge the sample for every task (cached) and write ``labelled.parquet``."""
+        return annotate(self.cfg, run.stats)
+
+    def render(self, stats: dict[str, Any]) -> str:
+        s = stats["summary"]
+        return (
+            f"judged {s['docs']:,} docs x {len(self.cfg.tasks)} tasks with {s['judge']}: "
+            f"{s['asked']:,} asked, {s['parse_failures']} parse failures, "
+            f"{s['requests_failed']} failed requests, {s['retries']} retries -> {s['labelled']}"
+        )
+
+
+def annotate(cfg: AnnotateConfig, stats: Stats) -> dict[str, Any]:
+    import polars as pl
+
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
-    save_config(out, "classifier annotate", cfg.model_dump())
     prompts = load_prompts(cfg.prompt_dir, cfg.tasks)
     sample = read_sample(cfg)
     judge = make_judge(cfg)
     cache = Cache(out / S.ANNOTATION_CACHE)
-    stats = Stats()
     todo = []
     for doc_id, text in sample.select(S.ID, S.TEXT).iter_rows():
         for task in cfg.tasks:
@@ -213,12 +237,13 @@ def run_annotate(cfg: AnnotateConfig, console: Console | None = None) -> dict[st
             labels[task].append(entry["score"] if entry else None)
             parse_failures += bool(entry) and entry["score"] is None
     labelled = sample.with_columns(pl.Series(task, values, dtype=pl.Int8) for task, values in labels.items())
-    write_parquet(out / LABELLED_FILE, labelled.to_arrow())
+    io.write_parquet(out / LABELLED_FILE, labelled.to_arrow())
     scored = {task: sum(v is not None for v in values) for task, values in labels.items()}
     stats.kept(STAGE, sum(scored.values()))
     items = stats.counters.get("items", {})
-    summary = {
-        **stats.to_dict(),
+    return {
+        "judge": judge.name,
+        "labelled": str(out / LABELLED_FILE),
         "docs": sample.height,
         "asked": len(todo),
         "retries": judge.retries,
@@ -226,10 +251,3 @@ def run_annotate(cfg: AnnotateConfig, console: Console | None = None) -> dict[st
         "parse_failures": parse_failures,
         "requests_failed": items.get("request_failed", 0),
     }
-    save_stats(out, summary)
-    console.print(
-        f"judged {sample.height:,} docs x {len(cfg.tasks)} tasks with {judge.name}: "
-        f"{len(todo):,} asked, {summary['parse_failures']} parse failures, "
-        f"{summary['requests_failed']} failed requests, {judge.retries} retries -> {out / LABELLED_FILE}"
-    )
-    return summary

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from curation.errors import CurationError
+from curation.core.errors import CurationError
 
 UNSPACED_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "dz"})
 _LIST_NAME = re.compile(r"^([a-z]{2,3})(?:[-_][A-Za-z0-9-]+)?(?:\.txt)?$")

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from curation.errors import CurationError
-from curation.io import atomic_write_json
-from curation.schema import CLASSIFIER_CARD
+from curation.core.errors import CurationError
+from curation.core import io
+from curation.core.schema import CLASSIFIER_CARD
 
 TARGETS = ("binary", "classes", "regression")
 POSITIVE_NAMES = ("1", "true", "yes", "pos", "positive", "toxic", "hq", "high")
@@ -79,7 +79,7 @@ class ClassifierCard:
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / CLASSIFIER_CARD
-        atomic_write_json(path, asdict(self))
+        io.write_json(path, asdict(self))
         return path
 
     @classmethod

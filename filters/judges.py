@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from curation.errors import CurationError
+from curation.core.errors import CurationError
 
 _SCORE = re.compile(r"(?:pontua[çc][ãa]o|score|puntuaci[óo]n|note|punteggio|bewertung)\W{0,5}([0-5])\b", re.I)
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})

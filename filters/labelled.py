@@ -6,8 +6,9 @@ from pathlib import Path
 
 import polars as pl
 
-from curation.errors import CurationError
-from curation.io import list_parquet
+from curation.core.errors import CurationError
+from curation.core.io import list_parquet
+from curation.core.sql import parse_sql, require_columns
 
 
 def read_table(path: str) -> pl.DataFrame:
@@ -24,35 +25,27 @@ def read_table(path: str) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(f) for f in list_parquet([path])], how="diagonal_relaxed")
 
 
-def check_columns(frame: pl.DataFrame | pl.LazyFrame, columns: list[str], where: str) -> None:
-    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
-    for column in columns:
-        if column not in names:
-            raise CurationError(f"unknown column '{column}' in {where} (has: {', '.join(names)})")
-
-
-def sql_expr(expression: str, frame: pl.DataFrame | pl.LazyFrame, where: str) -> pl.Expr:
-    """Parse a SQL expression with polars, checking every column it names against ``frame``."""
-    try:
-        expr = pl.sql_expr(expression)
-    except Exception as exc:  # polars raises several error types for bad SQL
-        raise CurationError(f"invalid expression {expression!r}: {exc}") from None
-    check_columns(frame, expr.meta.root_names(), where)
+def sql_expr(expression: str, frame: pl.DataFrame, where: str) -> pl.Expr:
+    """A SQL expression as a polars expression, every column it names checked against ``frame``."""
+    expr = parse_sql(expression)
+    require_columns(frame.columns, expr.meta.root_names(), where)
     return expr
 
 
-def read_labelled(path: str, text_col: str, label_col: str | None, label_sql: str | None) -> pl.DataFrame:
+def read_labelled(
+    path: str, text_column: str, label_column: str | None, label_sql: str | None
+) -> pl.DataFrame:
     """Columns ``text`` and ``label`` of ``path`` (label: a column or an SQL expression); nulls dropped."""
-    if (label_col is None) == (label_sql is None):
-        raise CurationError("give exactly one of label_col or label_sql")
+    if (label_column is None) == (label_sql is None):
+        raise CurationError("give exactly one of label_column or label_sql")
     frame = read_table(path)
-    check_columns(frame, [text_col], path)
-    if label_col is not None:
-        check_columns(frame, [label_col], path)
-        label = pl.col(label_col)
+    require_columns(frame.columns, [text_column], path)
+    if label_column is not None:
+        require_columns(frame.columns, [label_column], path)
+        label = pl.col(label_column)
     else:
         label = sql_expr(label_sql, frame, path)
-    out = frame.select(pl.col(text_col).alias("text"), label.alias("label")).drop_nulls()
+    out = frame.select(pl.col(text_column).alias("text"), label.alias("label")).drop_nulls()
     return out.filter(pl.col("text").str.len_chars() > 0)
 
 

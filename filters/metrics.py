@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from curation.plots import _pyplot
+from curation.core.plots import pyplot, save
 
 SWEEP_STEPS = 19
 
@@ -104,7 +104,7 @@ def plot_report(
     title: str,
 ) -> None:
     """ROC curve + sweep (binary) or score-vs-label scatter + confusion matrix (numeric)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     if positive is not None:
         from sklearn.metrics import roc_curve
@@ -133,5 +133,4 @@ def plot_report(
         right.set(xlabel="rounded score", ylabel="label", title="confusion matrix")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

@@ -13,9 +13,9 @@ from typing import Protocol
 
 import numpy as np
 
-from curation.errors import CurationError
-from curation.schema import CLASSIFIER_CARD
-from filters.card import ClassifierCard
+from curation.core.errors import CurationError
+from curation.core.schema import CLASSIFIER_CARD
+from curation.filters.card import ClassifierCard
 
 FASTTEXT_SUFFIXES = (".bin", ".ftz")
 
@@ -58,7 +58,7 @@ def load_scorer(
     spec: str, task: str | None = None, batch_size: int = 32, device: str | None = None
 ) -> Scorer:
     """Load the model named by ``spec`` (``[TASK=]PATH_OR_HUB_ID``) behind the common Scorer interface."""
-    from filters.backends import fasttext_model, hf_model, tfidf_model
+    from curation.filters.backends import fasttext_model, hf_model, tfidf_model
 
     spec_task, target = split_spec(spec)
     task = task or spec_task

@@ -1,4 +1,4 @@
-"""``curation classifier train``: labelled texts -> model directory with card, held-out report and plot.
+"""`curation classifier train`: labelled texts -> model directory with card, held-out report and plot.
 
 The backend is chosen by data size unless given: TF-IDF + linear model below ``auto_fasttext_rows`` labelled
 rows (it works with a few hundred labels), fastText above (it scales to millions); ``transformers``
@@ -13,54 +13,47 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
-from rich.console import Console
+from pydantic import Field
 
-from curation import schema as S
-from curation.errors import CurationError
-from curation.io import atomic_write_json, write_parquet
-from curation.runinfo import save_config, save_stats
-from filters.card import ClassifierCard, is_numeric
-from filters.labelled import label_strings, read_labelled
+from curation.core import io
+from curation.core import schema as S
+from curation.core.config import StageConfig
+from curation.core.errors import CurationError
+from curation.core.stage import Run, Stage
+from curation.filters.card import ClassifierCard, is_numeric
 
 Backend = Literal["auto", "tfidf", "fasttext", "transformers"]
 Target = Literal["auto", "binary", "classes", "regression"]
 REST_LABEL = "rest"  # the negative side when named classes are evaluated as positive_label vs the others
 
 
-class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ClassifierTrainConfig(StageConfig):
+    """Train a classifier on labelled texts; hold out a split; write model, card, report and plot."""
 
-    task: str
-    data: str
-    output: str
-    text_col: str = S.TEXT
-    label_col: str | None = None
-    label_sql: str | None = Field(
-        None, description="SQL expression giving the label, e.g. GREATEST(a, b) >= 2"
-    )
-    backend: Backend = "auto"
-    target: Target = "auto"
-    positive_label: str | None = None
-    test_fraction: float = Field(0.2, gt=0, lt=1)
-    seed: int = 0
-    auto_fasttext_rows: int = 50_000
-    encoder: str | None = Field(
-        None, description="local dir or hub id of the encoder for backend=transformers"
-    )
-    params: dict[str, Any] = Field(default_factory=dict, description="backend hyper-parameters")
-    baseline_badwords: list[str] = Field(default_factory=list, description="LDNOOBW dirs for a baseline")
-    baseline_lang: str | None = None
+    task: str = Field(description="Task name: the score column is <task>_score.")
+    data: str = Field(description="Labelled Parquet (file/dir), CSV or JSONL.")
+    text_column: str = Field(S.TEXT, description="Column holding the text.")
+    label_column: str | None = Field(None, description="Column holding the label.")
+    label_sql: str | None = Field(None, description="SQL expression for the label instead, e.g. GREATEST(a, b) >= 2.")
+    backend: Backend = Field("auto", description="auto (tfidf below auto_fasttext_rows rows), tfidf, fasttext, transformers.")
+    target: Target = Field("auto", description="auto, binary, classes or regression.")
+    positive_label: str | None = Field(None, description="Label whose probability is the score.")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="Held-out share (stratified).")
+    seed: int = Field(0, description="Split and training seed.")
+    auto_fasttext_rows: int = Field(50_000, description="Labelled rows from which auto picks fastText.")
+    encoder: str | None = Field(None, description="Local dir or hub id of the encoder for backend transformers.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Backend hyper-parameters.")
+    baseline_badwords: list[str] = Field(default_factory=list, description="LDNOOBW dirs: report a bad-word baseline.")
+    baseline_lang: str | None = Field(None, description="Language of the baseline word lists.")
 
 
-def choose_backend(cfg: TrainConfig, n_rows: int) -> str:
+def choose_backend(cfg: ClassifierTrainConfig, n_rows: int) -> str:
     if cfg.backend != "auto":
         return cfg.backend
     return "fasttext" if n_rows >= cfg.auto_fasttext_rows else "tfidf"
 
 
-def choose_target(cfg: TrainConfig, labels: list[str], backend: str) -> str:
+def choose_target(cfg: ClassifierTrainConfig, labels: list[str], backend: str) -> str:
     if cfg.target != "auto":
         return cfg.target
     if len(labels) == 2:
@@ -84,9 +77,9 @@ def _fit(
     labels: list[str],
     label_set: list[str],
     out: Path,
-    cfg: TrainConfig,
+    cfg: ClassifierTrainConfig,
 ) -> str:
-    from filters.backends import fasttext_model, hf_model, tfidf_model
+    from curation.filters.backends import fasttext_model, hf_model, tfidf_model
 
     ys: list[Any] = [float(y) for y in labels] if target == "regression" else labels
     if backend == "fasttext":
@@ -102,7 +95,7 @@ def _fit(
 
 def evaluate(card: ClassifierCard, scores: np.ndarray, truth: list[str], out: Path) -> dict[str, Any]:
     """Held-out report for the card's target; writes ``report.png`` beside it."""
-    from filters.metrics import binary_report, numeric_report, plot_report
+    from curation.filters.metrics import binary_report, numeric_report, plot_report
 
     title = f"{card.task}: {card.backend}, held-out n={len(truth)}"
     if is_numeric(card.labels) and card.target != "binary":
@@ -118,12 +111,12 @@ def evaluate(card: ClassifierCard, scores: np.ndarray, truth: list[str], out: Pa
     return report
 
 
-def baseline(cfg: TrainConfig, texts: list[str], truth: list[str], card: ClassifierCard) -> dict[str, Any]:
+def baseline(cfg: ClassifierTrainConfig, texts: list[str], truth: list[str], card: ClassifierCard) -> dict[str, Any]:
     """The bad-word count as a score on the same held-out rows (ROC-AUC or Spearman)."""
     from scipy.stats import spearmanr
     from sklearn.metrics import roc_auc_score
 
-    from filters.badwords import BadWords
+    from curation.filters.badwords import BadWords
 
     if not cfg.baseline_lang:
         raise CurationError("baseline_badwords needs baseline_lang (the language of the lists to use)")
@@ -137,85 +130,78 @@ def baseline(cfg: TrainConfig, texts: list[str], truth: list[str], card: Classif
     return {"badword_count_spearman": float(spearmanr([float(y) for y in truth], counts_arr).statistic)}
 
 
-def run_train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
-    """Train, evaluate on the held-out split, and write the model directory; returns the report."""
-    from filters.scoring import load_scorer
+class ClassifierTrain(Stage[ClassifierTrainConfig]):
+    """Train a classifier on labelled texts; hold out a split; write model, card, report and plot."""
 
-    console = console or Console()
-    out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(out, "classifier train", cfg.model_dump())
-    frame = read_labelled(cfg.data, cfg.text_col, cfg.label_col, cfg.label_sql)
-    texts, labels = frame["text"].to_list(), label_strings(frame["label"])
-    label_set = sorted(set(labels), key=float) if is_numeric(sorted(set(labels))) else sorted(set(labels))
-    if len(label_set) < 2:
-        raise CurationError(f"need at least two distinct labels in {cfg.data}, found {label_set}")
-    backend = choose_backend(cfg, len(texts))
-    target = choose_target(cfg, label_set, backend)
-    strata = np.array([str(min(float(y), 4.0)) if target == "regression" else y for y in labels])
-    train_idx, test_idx = stratified_split(strata, cfg.test_fraction, cfg.seed)
-    started = time.perf_counter()
-    with console.status(f"training {backend} ({target}) on {len(train_idx):,} rows"):
-        model_file = _fit(
-            backend,
-            target,
-            [texts[i] for i in train_idx],
-            [labels[i] for i in train_idx],
-            label_set,
-            out,
-            cfg,
+    name = "classifier train"
+    config_model = ClassifierTrainConfig
+
+    def run(self, run: Run) -> dict[str, Any]:
+        """Train, evaluate on the held-out split, write the model directory; the summary is the report."""
+        import polars as pl
+
+        from curation.filters.labelled import label_strings, read_labelled
+        from curation.filters.scoring import load_scorer
+
+        cfg = self.cfg
+        out = Path(cfg.output)
+        out.mkdir(parents=True, exist_ok=True)
+        frame = read_labelled(cfg.data, cfg.text_column, cfg.label_column, cfg.label_sql)
+        texts, labels = frame["text"].to_list(), label_strings(frame["label"])
+        label_set = sorted(set(labels), key=float) if is_numeric(sorted(set(labels))) else sorted(set(labels))
+        if len(label_set) < 2:
+            raise CurationError(f"need at least two distinct labels in {cfg.data}, found {label_set}")
+        backend = choose_backend(cfg, len(texts))
+        target = choose_target(cfg, label_set, backend)
+        strata = np.array([str(min(float(y), 4.0)) if target == "regression" else y for y in labels])
+        train_idx, test_idx = stratified_split(strata, cfg.test_fraction, cfg.seed)
+        started = time.perf_counter()
+        train_texts, train_labels = [texts[i] for i in train_idx], [labels[i] for i in train_idx]
+        model_file = _fit(backend, target, train_texts, train_labels, label_set, out, cfg)
+        train_seconds = time.perf_counter() - started
+        card = ClassifierCard(
+            task=cfg.task,
+            backend=backend,
+            target=target,
+            labels=label_set,
+            positive_label=cfg.positive_label,
+            model_file=model_file,
+            details={
+                "text_column": cfg.text_column,
+                "label": cfg.label_sql or cfg.label_column,
+                "train_rows": len(train_idx),
+                "test_rows": len(test_idx),
+            },
         )
-    train_seconds = time.perf_counter() - started
-    card = ClassifierCard(
-        task=cfg.task,
-        backend=backend,
-        target=target,
-        labels=label_set,
-        positive_label=cfg.positive_label,
-        model_file=model_file,
-        details={
-            "text_col": cfg.text_col,
-            "label": cfg.label_sql or cfg.label_col,
-            "train_rows": len(train_idx),
-            "test_rows": len(test_idx),
-        },
-    )
-    card.save(out)
-    test_texts, test_truth = [texts[i] for i in test_idx], [labels[i] for i in test_idx]
-    scores = load_scorer(str(out)).score(test_texts)
-    report = {
-        "task": cfg.task,
-        "backend": backend,
-        "target": target,
-        "score": card.score,
-        "train_rows": len(train_idx),
-        "test_rows": len(test_idx),
-        "train_seconds": round(train_seconds, 2),
-        **evaluate(card, scores, test_truth, out),
-    }
-    if cfg.baseline_badwords:
-        report["baselines"] = baseline(cfg, test_texts, test_truth, card)
-    write_parquet(
-        out / S.CLASSIFIER_HELDOUT,
-        pl.DataFrame({"text": test_texts, "label": test_truth, "score": scores}).to_arrow(),
-    )
-    atomic_write_json(out / S.CLASSIFIER_REPORT, report)
-    headline = {k: report[k] for k in ("roc_auc", "macro_f1", "spearman", "accuracy_within_1") if k in report}
-    save_stats(
-        out,
-        {
-            "rows": len(texts),
+        card.save(out)
+        test_texts, test_truth = [texts[i] for i in test_idx], [labels[i] for i in test_idx]
+        scores = load_scorer(str(out)).score(test_texts)
+        report = {
+            "task": cfg.task,
+            "backend": backend,
+            "target": target,
+            "score": card.score,
+            "labels": label_set,
             "train_rows": len(train_idx),
             "test_rows": len(test_idx),
             "train_seconds": round(train_seconds, 2),
-            "labels": label_set,
-            **headline,
-            **report.get("baselines", {}),
-        },
-    )
-    summary = ", ".join(f"{k} {v:.3f}" for k, v in headline.items() if v is not None)
-    console.print(
-        f"[bold]{cfg.task}[/bold]: {backend} {target} on {len(train_idx):,} rows, "
-        f"held-out {len(test_idx):,}: {summary} -> {out}"
-    )
-    return report
+            **evaluate(card, scores, test_truth, out),
+        }
+        if cfg.baseline_badwords:
+            report["baselines"] = baseline(cfg, test_texts, test_truth, card)
+        heldout = pl.DataFrame({"text": test_texts, "label": test_truth, "score": scores})
+        io.write_parquet(out / S.CLASSIFIER_HELDOUT, heldout.to_arrow())
+        io.write_json(out / S.CLASSIFIER_REPORT, report)
+        return report
+
+    def render(self, stats: dict[str, Any]) -> str:
+        r = stats["summary"]
+        headline = {k: r[k] for k in HEADLINE_METRICS if r.get(k) is not None}
+        figures = ", ".join(f"{k} {v:.3f}" for k, v in headline.items())
+        return (
+            f"{r['task']}: {r['backend']} {r['target']} on {r['train_rows']:,} rows, "
+            f"held-out {r['test_rows']:,}: {figures} -> {self.cfg.output}"
+        )
+
+
+HEADLINE_METRICS = ("roc_auc", "macro_f1", "spearman", "accuracy_within_1")

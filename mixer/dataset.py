@@ -17,10 +17,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from curation.errors import CurationError
-from curation.schema import PACK_FORMAT_VERSION, PACK_INFO_FILE, PACK_TOKENIZER_DIR
+from curation.core.errors import CurationError
+from curation.core.schema import PACK_FORMAT_VERSION, PACK_INFO_FILE, PACK_SHARD_ARRAYS, PACK_TOKENIZER_DIR
 
-SHARD_ARRAYS = ("path", "sources", "doc_starts", "doc_index")
 
 
 def segment_ids(seq_len: int, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +68,7 @@ class PackedDataset(Dataset):
     def _shard(self, k: int) -> dict[str, np.ndarray]:
         if k not in self._arrays:
             entry = self.info["shards"][k]
-            self._arrays[k] = {key: np.load(self.path / entry[key], mmap_mode="r") for key in SHARD_ARRAYS}
+            self._arrays[k] = {key: np.load(self.path / entry[key], mmap_mode="r") for key in PACK_SHARD_ARRAYS}
         return self._arrays[k]
 
     def locate(self, index: int) -> tuple[int, int]:
@@ -87,7 +86,7 @@ class PackedDataset(Dataset):
         lo, hi = int(arrays["doc_index"][row]), int(arrays["doc_index"][row + 1])
         doc_ids, position_ids = segment_ids(self.seq_len, np.asarray(arrays["doc_starts"][lo:hi]))
         return {
-            "input_ids": torch.from_numpy(np.asarray(arrays["path"][row], dtype=np.int64)),
+            "input_ids": torch.from_numpy(np.asarray(arrays["tokens"][row], dtype=np.int64)),
             "position_ids": torch.from_numpy(position_ids),
             "doc_ids": torch.from_numpy(doc_ids),
             "source": torch.tensor(int(arrays["sources"][row]), dtype=torch.long),

@@ -4,40 +4,27 @@ Each sequence holds ``seq_len`` tokens of one source's stream (documents back to
 A source's stream is its documents in shuffled passes (repetitions per the manifest's epochs and
 up-weights), cut into sequences; each phase interleaves its sources' sequences evenly (see
 ``mixer.schedule.interleave``) and shuffles which of a source's sequences fills which of its slots.
-Shards are written atomically with a completion record each, so a killed pack resumes where it stopped.
+Each shard is one unit of work, so a killed pack resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from curation.errors import CurationError
-from curation.executor import map_items, progress_bar
-from curation.io import atomic_write_json, remove_stale_temps
-from curation.plots import bar_plot
-from curation.runinfo import part_path, run_dir, save_config, save_stats
-from curation.schema import PACK_FORMAT_VERSION, PACK_INFO_FILE, PACK_TOKENIZER_DIR, RUN_DIR, TOKEN_CACHE_DIR
-from curation.stats import Stats
-from mixer.schedule import interleave, repetition_order
-from mixer.sources import ReadOptions
-from mixer.tokens import (
-    cache_key,
-    cache_paths,
-    file_identity,
-    open_cache,
-    save_npy,
-    token_dtype,
-    tokenize_file,
-)
+from curation.core import io
+from curation.core.config import RUNTIME, ParallelConfig, StageConfig
+from curation.core.errors import CurationError
+from curation.core.schema import PACK_FORMAT_VERSION, PACK_INFO_FILE, PACK_SHARD_ARRAYS, PACK_TOKENIZER_DIR
+from curation.core.stage import Run, Stage, Unit, UnitResult
+from curation.mixer.schedule import interleave, repetition_order
 
 SHARD_STEM = "shard_{index:05d}"
 
@@ -135,7 +122,7 @@ def shard_arrays(
         starts.append(st)
         index.append(index[-1] + len(st))
     return {
-        "path": tokens,
+        "tokens": tokens,
         "sources": slot_source[rows.start : rows.stop].copy(),
         "doc_starts": np.concatenate(starts) if starts else np.zeros(0, np.int32),
         "doc_index": np.asarray(index, dtype=np.int64),
@@ -144,13 +131,7 @@ def shard_arrays(
 
 def shard_entry(index: int, num_sequences: int) -> dict[str, Any]:
     stem = SHARD_STEM.format(index=index)
-    return {
-        "path": f"{stem}.tokens.npy",
-        "num_sequences": num_sequences,
-        "sources": f"{stem}.sources.npy",
-        "doc_starts": f"{stem}.doc_starts.npy",
-        "doc_index": f"{stem}.doc_index.npy",
-    }
+    return {"num_sequences": num_sequences, **{key: f"{stem}.{key}.npy" for key in PACK_SHARD_ARRAYS}}
 
 
 def shard_ranges(num_sequences: int, sequences_per_shard: int) -> list[range]:
@@ -160,81 +141,43 @@ def shard_ranges(num_sequences: int, sequences_per_shard: int) -> list[range]:
     ]
 
 
-class PackOptions(BaseModel):
-    """`curation pack` settings (each also a CLI flag)."""
+class PackConfig(StageConfig, ParallelConfig):
+    """Tokenize a manifest's sources and write interleaved fixed-length sequences as memmap shards."""
 
-    model_config = ConfigDict(extra="forbid")
-    manifest: str
-    output: str
-    sequences_per_shard: int = Field(default=8192, gt=0)
-    executor: Literal["ray", "local"] = "ray"
-    workers: int | None = Field(default=None, gt=0)
-    ray_address: str | None = None
+    manifest: str = Field(description="manifest.json of `curation mix` (or its folder).", json_schema_extra={"short": "-m"})
+    sequences_per_shard: int = Field(8192, gt=0, description="Sequences per token shard.")
+    token_cache: str | None = Field(
+        None, description="Token cache folder (default: the manifest's, filled by mix).", json_schema_extra=RUNTIME
+    )
 
 
 def check_inputs_unchanged(manifest: dict[str, Any]) -> None:
+    from curation.mixer.tokens import file_identity
+
     for name, entry in manifest["sources"].items():
         for f in entry["files"]:
             if not os.path.isfile(f["path"]):
-                raise CurationError(
-                    f"source '{name}': input missing since the manifest was written: {f['path']}"
-                )
+                raise CurationError(f"source '{name}': input missing since the manifest was written: {f['path']}")
             if file_identity(f["path"]) != {k: f[k] for k in ("path", "size_bytes", "mtime_ns")}:
-                raise CurationError(
-                    f"source '{name}': input changed since the manifest was written: {f['path']}"
-                )
+                raise CurationError(f"source '{name}': input changed since the manifest was written: {f['path']}")
 
 
-def _find_cache(dirs: list[Path], key: str) -> dict[str, Path] | None:
-    return next((cache_paths(d, key) for d in dirs if cache_paths(d, key)["done"].exists()), None)
+def load_sources(run: Run, manifest: dict[str, Any], token_cache: str) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Token arrays of every (source, file): from the token cache (filled by `curation mix`, or by a killed
+    pack), else tokenized now in parallel; each file's token count is checked against the manifest."""
+    from curation.mixer.manifest import count_tokens
+    from curation.mixer.sources import ReadOptions
+    from curation.mixer.tokens import cache_key, open_cache
 
-
-def tokenize_sources(
-    manifest: dict[str, Any], opts: PackOptions, tok_fp: str, dtype: str, stats: Stats
-) -> dict[str, list[dict[str, np.ndarray]]]:
-    """Token arrays of every (source, file): from the caches `curation mix` or a killed pack left, else
-    tokenized now in parallel."""
-    own = Path(opts.output) / RUN_DIR / TOKEN_CACHE_DIR
-    own.mkdir(parents=True, exist_ok=True)
-    manifest_dir = Path(opts.manifest) if Path(opts.manifest).is_dir() else Path(opts.manifest).parent
-    dirs = [own, manifest_dir / RUN_DIR / TOKEN_CACHE_DIR]
-    items = [
-        (
-            (
-                f["path"],
-                ReadOptions(name, e["filter"], e["text_column"], e["upweight_by"], e["upweight_power"]),
-            ),
-            f,
-        )
-        for name, e in manifest["sources"].items()
-        for f in e["files"]
-    ]
-    todo = [item for item, _ in items if _find_cache(dirs, cache_key(item, tok_fp)) is None]
-    stats.count("files", "cached", len(items) - len(todo))
-    with stats.timed("tokenize"):
-        for _, record in map_items(
-            tokenize_file,
-            todo,
-            manifest["tokenizer"],
-            str(own),
-            tok_fp,
-            dtype,
-            executor=opts.executor if todo else "local",  # no Ray start for nothing
-            ray_address=opts.ray_address,
-            workers=opts.workers,
-            description="tokenizing",
-            info=lambda r: f"{r['tokens']:,} tokens",
-        ):
-            stats.add("tokens_tokenized", record["tokens"])
-            stats.add("text_bytes_tokenized", record["text_bytes"])
+    items = [(f["path"], ReadOptions(**e["read"])) for e in manifest["sources"].values() for f in e["files"]]
+    counts = count_tokens(run, items, manifest["tokenizer"], token_cache)
+    planned = {(f["path"], name): f["tokens"] for name, e in manifest["sources"].items() for f in e["files"]}
     out: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in manifest["sources"]}
-    for item, f in items:
-        cache = open_cache(_find_cache(dirs, cache_key(item, tok_fp)))
-        if int(cache["lengths"].sum()) != f["tokens"]:
-            raise CurationError(
-                f"source '{item[1].source}': token count of {f['path']} differs from the manifest"
-            )
-        out[item[1].source].append(cache)
+    for item in items:
+        path, opts = item
+        if counts[item]["tokens"] != planned[(path, opts.source)]:
+            raise CurationError(f"source '{opts.source}': token count of {path} differs from the manifest")
+        out[opts.source].append(open_cache(token_cache, cache_key(item, manifest["tokenizer_fingerprint"])))
     return out
 
 
@@ -249,92 +192,103 @@ def save_tokenizer(tokenizer: Any, output: Path) -> Path:
     return final
 
 
-def write_shards(
-    manifest: dict[str, Any], streams: list[SourceStream], opts: PackOptions, dtype: str, stats: Stats
-) -> list[dict[str, Any]]:
-    """Write every shard not already complete (same manifest and shard size); return the shard entries."""
-    out = Path(opts.output)
-    seq_len = int(manifest["seq_len"])
-    slot_source, slot_chunk = slot_plan(manifest)
-    key = {"manifest_fingerprint": manifest["fingerprint"], "sequences_per_shard": opts.sequences_per_shard}
-    entries = []
-    ranges = shard_ranges(len(slot_source), opts.sequences_per_shard)
-    with progress_bar() as bar, stats.timed("pack"):
-        task = bar.add_task("packing", total=len(ranges), info="")
-        for i, rows in enumerate(ranges):
-            entry = shard_entry(i, len(rows))
-            record = part_path(out, SHARD_STEM.format(index=i))
-            if record.exists() and json.loads(record.read_text()) == {**key, **entry}:
-                stats.count("shards", "reused")
-            else:
-                arrays = shard_arrays(rows, slot_source, slot_chunk, streams, seq_len, dtype)
-                for name, array in arrays.items():
-                    save_npy(out / entry[name], array)
-                atomic_write_json(record, {**key, **entry})
-                stats.count("shards", "written")
-            entries.append(entry)
-            bar.update(task, advance=1, info=f"{rows.stop:,} sequences")
-    names = list(manifest["sources"])
-    for s, n in zip(*np.unique(slot_source, return_counts=True), strict=True):
-        stats.count("sequences_per_source", names[int(s)], int(n))
-    return entries
+@dataclass
+class Layout:
+    """What every shard unit reads: the source streams and, per global sequence, its source and chunk."""
+
+    streams: list[SourceStream]
+    slot_source: np.ndarray
+    slot_chunk: np.ndarray
+    seq_len: int
+    dtype: str
+    output: str
 
 
-def run_pack(opts: PackOptions) -> dict[str, Any]:
-    """Pack a manifest into ``opts.output``; returns the ``pack.json`` dict (written last)."""
-    from mixer.manifest import load_manifest
-    from mixer.tokenizer import load_tokenizer, tokenizer_fingerprint, vocab_size
+def write_shard(item: tuple[int, range], layout: Layout) -> UnitResult:
+    index, rows = item
+    entry = shard_entry(index, len(rows))
+    arrays = shard_arrays(rows, layout.slot_source, layout.slot_chunk, layout.streams, layout.seq_len, layout.dtype)
+    outputs = []
+    for name, array in arrays.items():
+        outputs.append(io.join(layout.output, entry[name]))
+        io.write_npy(outputs[-1], array)
+    return UnitResult(outputs=outputs, result=entry)
 
-    manifest = load_manifest(opts.manifest)
-    out = Path(opts.output)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(out, "pack", opts.model_dump())
-    remove_stale_temps(out)
-    tokenizer = load_tokenizer(manifest["tokenizer"])
-    tok_fp = tokenizer_fingerprint(tokenizer)
-    if tok_fp != manifest["tokenizer_fingerprint"]:
-        raise CurationError(
-            f"tokenizer {manifest['tokenizer']} differs from the one the manifest was planned with"
-        )
-    check_inputs_unchanged(manifest)
-    vocab = vocab_size(tokenizer)
-    dtype = token_dtype(vocab)
-    stats = Stats()
-    caches = tokenize_sources(manifest, opts, tok_fp, dtype, stats)
-    streams = [
-        SourceStream.build(
-            caches[name], int(e["tokens"]), float(e["max_epochs"]), source_seed(manifest["seed"], name)
-        )
-        for name, e in manifest["sources"].items()
-    ]
-    shards = write_shards(manifest, streams, opts, dtype, stats)
-    save_tokenizer(tokenizer, out)
-    info = {
-        "format_version": PACK_FORMAT_VERSION,
-        "seq_len": int(manifest["seq_len"]),
-        "dtype": dtype,
-        "vocab_size": vocab,
-        "eos_token_id": int(tokenizer.eos_token_id),
-        "tokenizer": manifest["tokenizer"],
-        "tokenizer_fingerprint": tok_fp,
-        "manifest_fingerprint": manifest["fingerprint"],
-        "seed": int(manifest["seed"]),
-        "num_sequences": int(manifest["num_sequences"]),
-        "num_tokens": int(manifest["total_tokens"]),
-        "sources": list(manifest["sources"]),
-        "tokens_per_source": {n: int(e["tokens"]) for n, e in manifest["sources"].items()},
-        "phases": [{"name": p["name"], "num_sequences": int(p["num_sequences"])} for p in manifest["phases"]],
-        "shards": shards,
-    }
-    atomic_write_json(out / PACK_INFO_FILE, info)
-    stats.add("tokens_packed", info["num_tokens"])
-    save_stats(out, stats.to_dict())
-    realised = stats.counters["sequences_per_source"]
-    bar_plot(
-        info["sources"],
-        [realised.get(n, 0) * info["seq_len"] for n in info["sources"]],
-        run_dir(out) / "tokens_by_source.png",
-        "packed tokens by source",
-        "tokens",
-    )
-    return info
+
+class Pack(Stage[PackConfig]):
+    """Tokenize a manifest's sources and write interleaved fixed-length sequences (memmap shards, pack.json,
+    tokenizer/)."""
+
+    name = "pack"
+    config_model = PackConfig
+
+    def __init__(self, cfg: PackConfig) -> None:
+        super().__init__(cfg)
+        from curation.mixer.manifest import load_manifest
+
+        self.manifest = load_manifest(cfg.manifest)
+
+    def inputs_fingerprint(self) -> Any:
+        return self.manifest["fingerprint"]
+
+    def run(self, run: Run) -> dict[str, Any]:
+        from curation.mixer.tokenizer import load_tokenizer, tokenizer_fingerprint, vocab_size
+        from curation.mixer.tokens import token_dtype
+
+        manifest, cfg = self.manifest, self.cfg
+        tokenizer = load_tokenizer(manifest["tokenizer"])
+        tok_fp = tokenizer_fingerprint(tokenizer)
+        if tok_fp != manifest["tokenizer_fingerprint"]:
+            raise CurationError(f"tokenizer {manifest['tokenizer']} differs from the one the manifest was planned with")
+        check_inputs_unchanged(manifest)
+        vocab = vocab_size(tokenizer)
+        dtype = token_dtype(vocab)
+        caches = load_sources(run, manifest, cfg.token_cache or manifest["token_cache"])
+        streams = [
+            SourceStream.build(caches[name], int(e["tokens"]), float(e["max_epochs"]), source_seed(manifest["seed"], name))
+            for name, e in manifest["sources"].items()
+        ]
+        slot_source, slot_chunk = slot_plan(manifest)
+        layout = Layout(streams, slot_source, slot_chunk, int(manifest["seq_len"]), dtype, cfg.output)
+        ranges = shard_ranges(len(slot_source), cfg.sequences_per_shard)
+        units = [Unit(SHARD_STEM.format(index=i), (i, rows)) for i, rows in enumerate(ranges)]
+        records = run.map("shards", units, write_shard, layout, in_process=True, description="packing")
+        names = list(manifest["sources"])
+        for s, n in zip(*np.unique(slot_source, return_counts=True), strict=True):
+            run.stats.count("sequences_per_source", names[int(s)], int(n))
+        save_tokenizer(tokenizer, Path(cfg.output))
+        info = {
+            "format_version": PACK_FORMAT_VERSION,
+            "seq_len": int(manifest["seq_len"]),
+            "dtype": dtype,
+            "vocab_size": vocab,
+            "eos_token_id": int(tokenizer.eos_token_id),
+            "tokenizer": manifest["tokenizer"],
+            "tokenizer_fingerprint": tok_fp,
+            "manifest_fingerprint": manifest["fingerprint"],
+            "seed": int(manifest["seed"]),
+            "num_sequences": int(manifest["num_sequences"]),
+            "num_tokens": int(manifest["total_tokens"]),
+            "sources": names,
+            "tokens_per_source": {n: int(e["tokens"]) for n, e in manifest["sources"].items()},
+            "phases": [{"name": p["name"], "num_sequences": int(p["num_sequences"])} for p in manifest["phases"]],
+            "shards": [records[u.key]["result"] for u in units],
+        }
+        io.write_json(io.join(cfg.output, PACK_INFO_FILE), info)
+        return {k: info[k] for k in ("num_sequences", "num_tokens", "seq_len", "tokens_per_source")}
+
+    def plot(self, stats: dict[str, Any], run: Run) -> None:
+        from curation.core.plots import bar_plot
+
+        realised = stats["counters"]["sequences_per_source"]
+        seq_len = stats["summary"]["seq_len"]
+        names = list(self.manifest["sources"])
+        tokens = [realised.get(n, 0) * seq_len for n in names]
+        bar_plot(names, tokens, io.join(run.run_dir, "tokens_by_source.png"), "packed tokens by source", "tokens")
+
+    def render(self, stats: dict[str, Any]) -> Any:
+        from curation.mixer.manifest import table
+
+        s = stats["summary"]
+        rows = [[n, t] for n, t in s["tokens_per_source"].items()]
+        return table(f"{self.cfg.output}: {s['num_sequences']:,} sequences of {s['seq_len']}", ["source", "tokens"], rows)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curation.errors import CurationError
-from mixer.schedule import largest_remainder
+from curation.core.errors import CurationError
+from curation.mixer.schedule import largest_remainder
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,18 @@ expressions (``edu_score >= 3 and toxic_score < 1``); a column they name that a 
 from __future__ import annotations
 
 import gzip
-import io
-import json
+import io as bytes_io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import polars as pl
-import pyarrow.parquet as pq
+from curation.core import io
+from curation.core.errors import CurationError
+from curation.core.schema import REJECTED_DIR, RUN_DIR, TEXT
+from curation.core.sql import parse_sql, require_columns, sql_columns
 
-from curation.errors import CurationError
-from curation.io import expand_inputs
-from curation.schema import REJECTED_DIR, RUN_DIR, TEXT
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
 
 PARQUET_SUFFIXES = (".parquet",)
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".json.gz")
@@ -36,7 +37,7 @@ class ReadOptions:
     upweight_power: float = 1.0
 
     def columns_needed(self) -> list[str]:
-        cols = [self.text_column] + filter_columns(self.filter, self.source)
+        cols = [self.text_column] + sql_columns(self.filter, f"filter of source '{self.source}'")
         return list(dict.fromkeys(cols + ([self.upweight_by] if self.upweight_by else [])))
 
 
@@ -47,7 +48,7 @@ def source_files(paths: list[str], source: str) -> list[str]:
     by path) are left out.
     """
     try:
-        files = expand_inputs(paths)
+        files = io.expand_inputs(paths)
     except CurationError as exc:
         raise CurationError(f"source '{source}': {exc}") from None
     skip = [f"/{RUN_DIR}/"] + [f"/{REJECTED_DIR}/"] * all(REJECTED_DIR not in p for p in paths)
@@ -59,45 +60,31 @@ def source_files(paths: list[str], source: str) -> list[str]:
     return kept
 
 
-def filter_columns(expr: str | None, source: str) -> list[str]:
-    """Columns a filter expression reads; a filter polars cannot parse is a user error."""
-    if not expr:
-        return []
-    try:
-        return sorted(pl.sql_expr(expr).meta.root_names())
-    except Exception as exc:  # polars raises several error types for bad SQL
-        raise CurationError(
-            f"source '{source}': invalid filter {expr!r}: {str(exc).splitlines()[0]}"
-        ) from None
-
-
 def file_columns(path: str) -> list[str]:
     """Column names of a data file (first record for JSONL; plain text has only ``text``)."""
     if path.endswith(PARQUET_SUFFIXES):
-        return pq.read_schema(path).names
+        return io.parquet_shape(path)[0]
     if path.endswith(JSONL_SUFFIXES):
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            first = next((line for line in f if line.strip()), "{}")
-        return list(json.loads(first))
+        first = next(io.iter_jsonl(path), {})
+        return list(first)
     return [TEXT]
 
 
 def check_columns(path: str, opts: ReadOptions) -> None:
     """Raise a one-line error naming the first column the source needs that ``path`` lacks."""
-    have = set(file_columns(path))
-    for col in opts.columns_needed():
-        if col not in have:
-            raise CurationError(f"source '{opts.source}': unknown column '{col}' in {path}")
+    require_columns(file_columns(path), opts.columns_needed(), f"source '{opts.source}' file {path}")
 
 
 def read_frame(path: str, columns: list[str] | None = None) -> pl.DataFrame:
     """A file as a polars DataFrame (all columns, or just ``columns``)."""
+    import polars as pl
+
     if path.endswith(PARQUET_SUFFIXES):
-        return pl.read_parquet(path, columns=columns)
-    raw = gzip.decompress(open(path, "rb").read()) if path.endswith(".gz") else open(path, "rb").read()
+        return io.read_polars(path, columns=columns)
+    raw = io.read_bytes(path)
+    raw = gzip.decompress(raw) if path.endswith(".gz") else raw
     if path.endswith(JSONL_SUFFIXES):
-        df = pl.read_ndjson(io.BytesIO(raw), infer_schema_length=None)
+        df = pl.read_ndjson(bytes_io.BytesIO(raw), infer_schema_length=None)
     else:
         df = pl.DataFrame({TEXT: [raw.decode("utf-8", errors="replace")]})
     return df.select(columns) if columns else df
@@ -108,9 +95,12 @@ def load_documents(path: str, opts: ReadOptions) -> tuple[list[str], np.ndarray]
 
     Empty texts are skipped. Up-weights are ``max(value, 0) ** upweight_power``; a null value counts as 1.
     """
+    import numpy as np
+    import polars as pl
+
     df = read_frame(path, opts.columns_needed())
     if opts.filter:
-        df = df.filter(pl.sql_expr(opts.filter).fill_null(False))
+        df = df.filter(parse_sql(opts.filter).fill_null(False))
     df = df.filter(pl.col(opts.text_column).is_not_null() & (pl.col(opts.text_column).str.len_bytes() > 0))
     texts = df.get_column(opts.text_column).to_list()
     if not opts.upweight_by:

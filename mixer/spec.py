@@ -19,23 +19,22 @@ Example (75% Portuguese, 25% English replay, then an annealing phase on the best
 
 from __future__ import annotations
 
-import os
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from curation.errors import CurationError
-from curation.schema import TEXT
+from curation.core.config import RUNTIME, ParallelConfig, StageConfig, StrictModel
+from curation.core.errors import CurationError
+from curation.core.schema import TEXT
+from curation.mixer.sources import ReadOptions
 
 WEIGHT_TOLERANCE = 1e-6
 DEFAULT_PHASE = "main"
-RUN_KEYS = ("executor", "workers", "ray_address")
 
 
-class SourceSpec(BaseModel):
+class SourceSpec(StrictModel):
     """One named stream: files, an optional polars-SQL row filter, its token share and repetition cap."""
 
-    model_config = ConfigDict(extra="forbid")
     paths: list[str] = Field(min_length=1)
     filter: str | None = None
     weight: float | None = Field(default=None, ge=0)
@@ -49,29 +48,39 @@ class SourceSpec(BaseModel):
     def _as_list(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
 
+    def read_options(self, name: str) -> ReadOptions:
+        return ReadOptions(name, self.filter, self.text_column, self.upweight_by, self.upweight_power)
 
-class PhaseSpec(BaseModel):
+
+class PhaseSpec(StrictModel):
     """A curriculum phase: a share of all tokens with its own source weights (default: the sources')."""
 
-    model_config = ConfigDict(extra="forbid")
     name: str
     share: float = Field(gt=0, le=1)
     weights: dict[str, float] | None = None
 
 
-class MixSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tokenizer: str
-    seq_len: int = Field(gt=1)
-    total_tokens: int = Field(gt=0)
-    seed: int = 0
-    allow_renormalize: bool = False
-    sources: dict[str, SourceSpec] = Field(min_length=1)
-    phases: list[PhaseSpec] | None = None
-    # how to run (not part of the plan, left out of fingerprints)
-    executor: Literal["ray", "local"] = "ray"
-    workers: int | None = Field(default=None, gt=0)
-    ray_address: str | None = None
+class MixSpec(StageConfig, ParallelConfig):
+    """Compile a mixture spec into manifest.json: exact tokens per phase and source."""
+
+    tokenizer: str = Field(description="tokenizers JSON, HF tokenizer dir, SentencePiece .model or cached hub id.")
+    seq_len: int = Field(gt=1, description="Tokens per packed sequence.")
+    total_tokens: int = Field(gt=0, description="Tokens of the whole mixture (rounded down to whole sequences).")
+    seed: int = Field(0, description="Seed of repetition order and shuffling.")
+    allow_renormalize: bool = Field(False, description="Hold sources short of their share at their cap.")
+    sources: dict[str, SourceSpec] = Field(
+        min_length=1, description="Named sources: pt.paths=[...], pt.weight=0.75, pt.filter=..."
+    )
+    phases: list[PhaseSpec] | None = Field(None, description="Curriculum phases (default: one phase).")
+    token_cache: str | None = Field(
+        None,
+        description="Token cache shared with pack and other mixes (default: <output>/token_cache).",
+        json_schema_extra=RUNTIME,
+    )
+
+    @model_validator(mode="after")
+    def _checks(self) -> MixSpec:
+        return validate_spec(self)
 
     def phase_list(self) -> list[PhaseSpec]:
         """The phases in training order; a spec without phases is one phase with the sources' weights."""
@@ -112,12 +121,3 @@ def validate_spec(spec: MixSpec) -> MixSpec:
         label = "source weights" if phase.weights is None else f"weights of phase '{phase.name}'"
         _check_sum(spec.phase_weights(phase), label)
     return spec
-
-
-def load_spec(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> MixSpec:
-    """Read and validate a mixture spec; ``overrides`` (CLI flags, None = unset) replace its keys."""
-    from curation.build.config import load_model_config
-
-    if not os.path.isfile(path):
-        raise CurationError(f"spec file not found: {path}")
-    return validate_spec(load_model_config(MixSpec, os.fspath(path), overrides or {}))

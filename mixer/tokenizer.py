@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curation.errors import CurationError
+from curation.core.errors import CurationError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast

@@ -1,25 +1,27 @@
-"""Per-file tokenization (run as Ray tasks): exact token counts and the token caches packing reads.
+"""Per-file tokenization: exact token counts, and the token cache packing reads.
 
-A document's token count includes the EOS that separates it from the next one in packed data. ``curation
-mix`` writes the caches under ``<mix output>/_run/token_cache``; ``curation pack`` reuses them when the file,
-its read options and the tokenizer are unchanged (the cache key covers all three).
+A document's token count includes the EOS that separates it from the next one in packed data. The cache is a
+folder shared by `curation mix`, `curation pack` (and every ablation job that uses the same files): an entry is
+keyed by the file's identity, its read options and the tokenizer, holds the token ids (memory-mappable) and
+per-document lengths and up-weights, and is complete when its completion record ``<key>.json`` exists (the
+stage runner writes it after the arrays).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import io as bytes_io
 import json
 import os
 from dataclasses import asdict
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from curation.io import atomic_write_bytes
-from mixer.sources import ReadOptions, load_documents
+from curation.core import io
+from curation.core.stage import Unit, UnitResult
+from curation.mixer.sources import ReadOptions, load_documents
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -32,7 +34,7 @@ FileItem = tuple[str, ReadOptions]
 @lru_cache(maxsize=4)
 def cached_tokenizer(name: str) -> PreTrainedTokenizerFast:
     """The tokenizer ``name``, loaded once per worker process."""
-    from mixer.tokenizer import load_tokenizer
+    from curation.mixer.tokenizer import load_tokenizer
 
     return load_tokenizer(name)
 
@@ -71,57 +73,45 @@ def cache_key(item: FileItem, tokenizer_fingerprint: str) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
 
+def cache_units(items: list[FileItem], tokenizer_fingerprint: str) -> list[Unit]:
+    """One tokenization unit per (file, read options), keyed by its cache entry."""
+    return [Unit(cache_key(item, tokenizer_fingerprint), item) for item in items]
+
+
 def token_dtype(vocab_size: int) -> str:
     return "uint16" if vocab_size < 65536 else "uint32"
 
 
-def cache_paths(cache_dir: str | os.PathLike[str], key: str) -> dict[str, Path]:
-    """A cache entry: the token ids (memory-mappable), then ``done``: lengths, up-weights and the record."""
-    return {"tokens": Path(cache_dir) / f"{key}.tokens.npy", "done": Path(cache_dir) / f"{key}.meta.npz"}
+def _entry(cache_dir: str, key: str) -> dict[str, str]:
+    return {"tokens": io.join(cache_dir, f"{key}.tokens.npy"), "meta": io.join(cache_dir, f"{key}.meta.npz")}
 
 
-def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
-    """Write one array as ``.npy`` atomically."""
-    buf = io.BytesIO()
-    np.save(buf, array)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def cache_record(paths: dict[str, Path]) -> dict[str, Any]:
-    """The record of a finished cache entry (file identity, rows, tokens, available tokens, text bytes)."""
-    with np.load(paths["done"]) as meta:
-        return json.loads(str(meta["record"]))
-
-
-def open_cache(paths: dict[str, Path]) -> dict[str, np.ndarray]:
-    with np.load(paths["done"]) as meta:
+def open_cache(cache_dir: str, key: str) -> dict[str, np.ndarray]:
+    """A complete cache entry: token ids (memory-mapped), per-document lengths and up-weights."""
+    paths = _entry(cache_dir, key)
+    with np.load(paths["meta"]) as meta:
         arrays = {"lengths": meta["lengths"], "upweights": meta["upweights"]}
     return {"tokens": np.load(paths["tokens"], mmap_mode="r"), **arrays}
 
 
-def tokenize_file(
-    item: FileItem, tokenizer_name: str, cache_dir: str, tokenizer_fp: str, dtype: str
-) -> dict[str, Any]:
+def tokenize_file(item: FileItem, tokenizer_name: str, tokenizer_fp: str, cache_dir: str, dtype: str) -> UnitResult:
     """Write the file's token ids (documents back to back, each ending in EOS), lengths and up-weights.
 
-    Returns (and stores in the ``done`` file, written last so a killed run redoes only unfinished files)
-    the file's identity, rows kept, tokens, tokens of rows with a positive up-weight, and text bytes.
-    """
+    The result (also the cache entry's record) is the file's identity, rows kept, tokens, tokens of rows with
+    a positive up-weight, and text bytes."""
     path, opts = item
     texts, upweights = load_documents(path, opts)
     flat, lengths = encode_documents(tokenizer_name, texts, dtype)
-    paths = cache_paths(cache_dir, cache_key(item, tokenizer_fp))
-    save_npy(paths["tokens"], flat)
-    record = {
+    paths = _entry(cache_dir, cache_key(item, tokenizer_fp))
+    io.write_npy(paths["tokens"], flat)
+    buf = bytes_io.BytesIO()
+    np.savez(buf, lengths=lengths, upweights=upweights.astype(np.float64))
+    io.write_bytes(paths["meta"], buf.getvalue())
+    result = {
         **file_identity(path),
         "rows": len(texts),
         "tokens": int(lengths.sum()),
         "available_tokens": int(lengths[upweights > 0].sum()),
         "text_bytes": sum(len(t.encode("utf-8")) for t in texts),
     }
-    buf = io.BytesIO()
-    np.savez(
-        buf, lengths=lengths, upweights=upweights.astype(np.float64), record=np.array(json.dumps(record))
-    )
-    atomic_write_bytes(paths["done"], buf.getvalue())
-    return record
+    return UnitResult(outputs=list(paths.values()), result=result)

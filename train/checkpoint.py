@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from curation.io import atomic_write_json
-from curation.schema import (
+from curation.core import io
+from curation.core.schema import (
     CHECKPOINT_MODEL_FILE,
     CHECKPOINT_OPTIMIZER_FILE,
     CHECKPOINT_RNG_FILE,
     CHECKPOINT_STATE_FILE,
     CHECKPOINT_STEP_DIR,
 )
-from train.distributed import DistContext
+from curation.train.distributed import DistContext
 
 if TYPE_CHECKING:
     import torch
@@ -101,7 +101,7 @@ def save_checkpoint(
     if dist.is_main:
         torch.save(model_sd, tmp / CHECKPOINT_MODEL_FILE)
         torch.save(optim_sd, tmp / CHECKPOINT_OPTIMIZER_FILE)
-        atomic_write_json(tmp / CHECKPOINT_STATE_FILE, state)
+        io.write_json(tmp / CHECKPOINT_STATE_FILE, state)
     dist.barrier()
     if dist.is_main:
         shutil.rmtree(final, ignore_errors=True)

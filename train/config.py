@@ -1,4 +1,4 @@
-"""`curation train` configuration: every key is also a CLI flag; the resolved config is saved with the run.
+"""`curation train` configuration: every key is also a flag (``--schedule.lr``, ``--model.name-or-path``).
 
 Example ``train.yaml`` (continue a pretrained model on a packed pt + en-replay mixture)::
 
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from curation.build.config import load_model_config
-from train.schedule import ScheduleConfig
+from curation.core.config import RUNTIME, StageConfig, StrictModel
+from curation.train.schedule import ScheduleConfig
 
-# A new 2-layer, hidden-64 Llama: trains in milliseconds per step on one CPU core (tests and the demo).
+# A new 2-layer, hidden-64 Llama: trains in milliseconds per step on one CPU core (tests, smoke benchmarks).
 TINY_LLAMA: dict[str, Any] = {
     "model_type": "llama",
     "hidden_size": 64,
@@ -35,76 +35,71 @@ TINY_LLAMA: dict[str, Any] = {
 }
 
 
-class ModelConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name_or_path: str | None = None  # local directory or hub id (AutoModelForCausalLM)
-    config: dict[str, Any] | None = (
-        None  # or a new model from these config keys (``model_type`` defaults to llama)
+class ModelConfig(StrictModel):
+    name_or_path: str | None = Field(None, description="Pretrained model: local directory or hub id.")
+    config: dict[str, Any] | None = Field(
+        None, description="Or a new model from config keys: hidden_size=64 ... (model_type defaults to llama)."
     )
-    attn_implementation: str = "sdpa"
-    gradient_checkpointing: bool = False
-    compile: bool = False
+    attn_implementation: str = Field("sdpa", description="sdpa, eager or flash_attention_2.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward.")
+    compile: bool = Field(False, description="torch.compile the model.")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelConfig:
         if (self.name_or_path is None) == (self.config is None):
-            raise ValueError(
-                "give exactly one of model.name_or_path (pretrained) or model.config (new model)"
-            )
+            raise ValueError("give exactly one of model.name_or_path (pretrained) or model.config (new model)")
         return self
 
 
-class OptimizerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    weight_decay: float = Field(0.1, ge=0)
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.95, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0)
-    grad_clip: float = Field(1.0, ge=0)  # max global grad norm; 0 disables clipping
+class OptimizerConfig(StrictModel):
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (not on biases and norms).")
+    beta1: float = Field(0.9, ge=0, lt=1, description="AdamW beta1.")
+    beta2: float = Field(0.95, ge=0, lt=1, description="AdamW beta2.")
+    eps: float = Field(1e-8, gt=0, description="AdamW epsilon.")
+    grad_clip: float = Field(1.0, ge=0, description="Max global gradient norm (0: off).")
 
 
-class CheckpointConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    every_steps: int = Field(0, ge=0)  # 0: only at the end (and at stop_after_steps)
-    keep_last: int = Field(2, ge=1)
-    final: bool = True  # also checkpoint at the end of the job (needed to resume after stop_after_steps)
+class CheckpointConfig(StrictModel):
+    every_steps: int = Field(0, ge=0, description="Checkpoint every N steps (0: only at the end).")
+    keep_last: int = Field(2, ge=1, description="Checkpoints to keep.")
+    final: bool = Field(True, description="Checkpoint at the end of the job (needed to resume it).")
 
 
-class EvalConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sets: dict[str, list[str]] = Field(default_factory=dict)  # name -> text files / JSONL / dirs / globs
-    every_steps: int = Field(0, ge=0)  # 0: only before and after training
-    max_bytes_per_set: int = Field(200_000, gt=0)
-    batch_size: int = Field(8, gt=0)
-    lm_eval_tasks: list[str] = Field(default_factory=list)  # run on the export if lm-eval is installed
-    lm_eval_limit: int | None = None
+class EvalConfig(StrictModel):
+    sets: dict[str, list[str]] = Field(
+        default_factory=dict, description="Held-out sets NAME=PATH (text files, JSONL, dirs, globs)."
+    )
+    every_steps: int = Field(0, ge=0, description="Held-out bits per byte every N steps (0: before and after).")
+    max_bytes_per_set: int = Field(200_000, gt=0, description="UTF-8 bytes of text per eval set.")
+    batch_size: int = Field(8, gt=0, description="Windows per eval forward.")
+    lm_eval_tasks: list[str] = Field(default_factory=list, description="lm-evaluation-harness tasks on the export.")
+    lm_eval_limit: int | None = Field(None, description="Examples per lm-eval task.")
 
 
-class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    data: str  # a `curation pack` output directory
-    output: str
+class TrainConfig(StageConfig):
+    """Continued pretraining of a causal LM on packed data (torchrun for many GPUs)."""
+
+    data: str = Field(description="Packed data directory (`curation pack` output).")
     model: ModelConfig
-    max_steps: int = Field(gt=0)
-    stop_after_steps: int | None = Field(None, gt=0)  # end this job early (checkpointed); --resume goes on
-    global_batch_tokens: int = Field(gt=0)
-    micro_batch_size: int = Field(8, gt=0)  # sequences per rank per forward pass
+    max_steps: int = Field(gt=0, description="Optimiser steps of the whole run.")
+    stop_after_steps: int | None = Field(
+        None, gt=0, description="End this job at this step (checkpointed; --resume goes on).", json_schema_extra=RUNTIME
+    )
+    global_batch_tokens: int = Field(gt=0, description="Tokens per optimiser step.")
+    micro_batch_size: int = Field(8, gt=0, description="Sequences per rank per forward pass.")
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
-    intra_doc_mask: bool = True  # attend only within each packed document
-    resume: bool = False
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
-    strategy: Literal["auto", "ddp", "fsdp"] = "auto"  # under torchrun; auto = ddp
-    peak_tflops: float | None = None  # for MFU; default 989 (H100 dense bf16) on CUDA, none on CPU
-    log_every_steps: int = Field(1, gt=0)
-    num_workers: int = Field(0, ge=0)
-    export: bool = True
-
-
-def load_train_config(config_path: str | None, overrides: dict[str, Any]) -> TrainConfig:
-    """YAML file + flag overrides (or a plain dict as overrides) -> validated config; errors name the key."""
-    return load_model_config(TrainConfig, config_path, overrides)
+    intra_doc_mask: bool = Field(True, description="Attend only within each packed document.")
+    resume: bool = Field(False, description="Continue from the latest checkpoint.", json_schema_extra=RUNTIME)
+    seed: int = Field(0, description="Random seed.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto, cpu or cuda.", json_schema_extra=RUNTIME)
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 autocast on GPU, fp32 on CPU.")
+    strategy: Literal["auto", "ddp", "fsdp"] = Field("auto", description="Under torchrun: auto (ddp), ddp or fsdp.")
+    peak_tflops: float | None = Field(
+        None, description="Per-device peak for MFU (default 989, H100 bf16, on CUDA).", json_schema_extra=RUNTIME
+    )
+    log_every_steps: int = Field(1, gt=0, description="Metrics line every N steps.", json_schema_extra=RUNTIME)
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.", json_schema_extra=RUNTIME)
+    export: bool = Field(True, description="save_pretrained at the end.")

@@ -12,18 +12,18 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from curation.errors import CurationError
-from train.distributed import DistContext
+from curation.core.errors import CurationError
+from curation.train.distributed import DistContext
 
 if TYPE_CHECKING:
     import torch
 
-    from mixer.dataset import PackedDataset
+    from curation.mixer.dataset import PackedDataset
 
 
 def open_packed(path: str) -> PackedDataset:
     """The packed dataset at ``path`` (a `curation pack` output); a one-line error when it is missing."""
-    from mixer.dataset import PackedDataset
+    from curation.mixer.dataset import PackedDataset
 
     if not os.path.isdir(path):
         raise CurationError(f"packed data not found: {path} (run `curation pack` first)")

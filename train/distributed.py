@@ -50,7 +50,7 @@ def resolve_device(preference: str) -> str:
     if preference == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if preference == "cuda" and not torch.cuda.is_available():
-        from curation.errors import CurationError
+        from curation.core.errors import CurationError
 
         raise CurationError("device 'cuda' requested but no CUDA GPU is available")
     return preference
@@ -90,7 +90,7 @@ def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
     inner = getattr(model, "model", None)
     layers = getattr(inner, "layers", None)
     if layers is None:
-        from curation.errors import CurationError
+        from curation.core.errors import CurationError
 
         raise CurationError(f"FSDP needs a model with .model.layers; {type(model).__name__} has none")
     return list(layers)

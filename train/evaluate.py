@@ -11,9 +11,9 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from curation.errors import CurationError
-from curation.io import expand_inputs, iter_jsonl
-from curation.schema import TEXT
+from curation.core.errors import CurationError
+from curation.core.io import expand_inputs, iter_jsonl
+from curation.core.schema import TEXT
 
 if TYPE_CHECKING:
     import torch

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from train.distributed import DistContext, unwrap
+from curation.train.distributed import DistContext, unwrap
 
 if TYPE_CHECKING:
     import torch

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curation.io import atomic_write_text
+from curation.core import io
 
 if TYPE_CHECKING:
     import torch
@@ -61,24 +61,28 @@ class MetricsLog:
                 for line in self.path.read_text().splitlines()
                 if line.strip() and json.loads(line)["step"] <= resume_step
             ]
-            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+            io.write_text(self.path, "".join(line + "\n" for line in kept))
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, record: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
-    def records(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl ([] when there is none)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike[str], title: str) -> None:
     """Training loss and LR against step, and eval bits per byte per set (forgetting: a rising line)."""
-    from curation.plots import _pyplot
+    from curation.core.plots import pyplot, save
 
-    plt = _pyplot()
+    plt = pyplot()
     train = [r for r in records if "loss" in r]
     evals = [r for r in records if "eval_bpb" in r]
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
@@ -95,5 +99,4 @@ def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike[str], tit
         axes[2].legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

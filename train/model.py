@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from curation.errors import CurationError
-from train.config import ModelConfig
+from curation.core.errors import CurationError
+from curation.train.config import ModelConfig
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -61,7 +61,7 @@ def enable_activation_checkpointing(model: PreTrainedModel) -> None:
 
 def model_tokenizer(name_or_path: str) -> PreTrainedTokenizerFast | None:
     """The tokenizer saved with a pretrained model, or None when it has none."""
-    from mixer.tokenizer import load_tokenizer
+    from curation.mixer.tokenizer import load_tokenizer
 
     if os.path.isdir(name_or_path) and not any(f.startswith("tokenizer") for f in os.listdir(name_or_path)):
         return None
@@ -75,7 +75,7 @@ def check_compatible(
     model: PreTrainedModel, cfg: ModelConfig, seq_len: int, vocab_size: int, fingerprint: str
 ) -> None:
     """Refuse (one-line CurationError) a model that cannot train on this packed data."""
-    from mixer.tokenizer import tokenizer_fingerprint
+    from curation.mixer.tokenizer import tokenizer_fingerprint
 
     max_positions = getattr(model.config, "max_position_embeddings", None)
     if max_positions is not None and seq_len > max_positions:

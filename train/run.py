@@ -1,7 +1,8 @@
 """`curation train`: continued pretraining on packed data, with exact resume and held-out bits per byte.
 
-``train(config)`` is the Python API (a TrainConfig or a plain dict); it returns the run summary. Under
-``torchrun`` every rank runs it; rank 0 writes the metrics, checkpoints' shared files, export and evidence.
+``Train.call(**config)`` is the Python API; it returns the run's stats (the summary under ``summary``).
+Under ``torchrun`` every rank runs it; rank 0 writes the metrics, checkpoints' shared files, export and
+evidence.
 """
 
 from __future__ import annotations
@@ -14,18 +15,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from curation.errors import CurationError
-from curation.runinfo import run_dir, save_config, save_stats
-from curation.schema import CHECKPOINTS_DIR, CURVES_PLOT, EXPORT_DIR, METRICS_FILE
-from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from train.config import TrainConfig, load_train_config
-from train.data import DataStream, open_packed
-from train.distributed import DistContext, setup_distributed, teardown_distributed, unwrap, wrap_model
-from train.evaluate import EvalSets
-from train.export import export_model, run_lm_eval
-from train.metrics import H100_BF16_PEAK_TFLOPS, MetricsLog, mfu, model_flops_per_token, plot_curves
-from train.model import check_compatible, enable_activation_checkpointing, load_model
-from train.schedule import lr_at
+from curation.core.errors import CurationError
+from curation.core.schema import CHECKPOINTS_DIR, CURVES_PLOT, EXPORT_DIR, METRICS_FILE
+from curation.core.stage import Run, Stage
+from curation.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from curation.train.config import TrainConfig
+from curation.train.data import DataStream, open_packed
+from curation.train.distributed import DistContext, setup_distributed, teardown_distributed, unwrap, wrap_model
+from curation.train.evaluate import EvalSets
+from curation.train.export import export_model, run_lm_eval
+from curation.train.metrics import (
+    H100_BF16_PEAK_TFLOPS,
+    MetricsLog,
+    mfu,
+    model_flops_per_token,
+    plot_curves,
+    read_metrics,
+)
+from curation.train.model import check_compatible, enable_activation_checkpointing, load_model
+from curation.train.schedule import lr_at
 
 if TYPE_CHECKING:
     import torch
@@ -119,7 +127,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, ctx: DistContext) -> None:
         import torch
 
-        from mixer.tokenizer import load_tokenizer, tokenizer_fingerprint
+        from curation.mixer.tokenizer import load_tokenizer, tokenizer_fingerprint
 
         self.cfg, self.ctx = cfg, ctx
         self.output = Path(cfg.output)
@@ -259,7 +267,7 @@ class Trainer:
         }
 
     def run(self) -> dict[str, Any]:
-        from curation.executor import progress_bar
+        from curation.core.executor import progress_bar
 
         cfg = self.cfg
         stop = min(cfg.stop_after_steps or cfg.max_steps, cfg.max_steps)
@@ -332,7 +340,6 @@ class Trainer:
             "flops_per_token": self.flops_per_token,
             "first_loss": records[0]["loss"] if records else None,
             "final_loss": records[-1]["loss"] if records else None,
-            "losses": [r["loss"] for r in records],
             "tokens_this_run": tokens,
             "tokens_seen": sum(self.tokens_per_source),
             "tokens_per_source": dict(zip(self.ds.sources, self.tokens_per_source, strict=True)),
@@ -347,23 +354,41 @@ class Trainer:
         }
 
 
-def write_evidence(cfg: TrainConfig, summary: dict[str, Any], log: MetricsLog | None) -> None:
-    save_stats(cfg.output, {k: v for k, v in summary.items() if k != "losses"})
-    if log is not None:
-        plot_curves(log.records(), run_dir(cfg.output) / CURVES_PLOT, f"curation train: {cfg.output}")
+class Train(Stage[TrainConfig]):
+    """Continued pretraining of a causal LM on packed data (torchrun for many GPUs)."""
 
+    name = "train"
+    config_model = TrainConfig
 
-def train(config: TrainConfig | dict[str, Any]) -> dict[str, Any]:
-    """Run (or resume) continued pretraining; returns the summary (also in ``<output>/_run/stats.json``)."""
-    cfg = config if isinstance(config, TrainConfig) else load_train_config(None, config)
-    ctx = setup_distributed(cfg.device)
-    try:
-        trainer = Trainer(cfg, ctx)
-        if ctx.is_main:
-            save_config(cfg.output, "train", cfg.model_dump(mode="json"))
-        summary = trainer.run()
-        if ctx.is_main:
-            write_evidence(cfg, summary, trainer.log)
-        return summary
-    finally:
-        teardown_distributed(ctx)
+    def run(self, run: Run) -> dict[str, Any]:
+        ctx = setup_distributed(self.cfg.device)
+        try:
+            return Trainer(self.cfg, ctx).run()
+        finally:
+            teardown_distributed(ctx)
+
+    def plot(self, stats: dict[str, Any], run: Run) -> None:
+        records = read_metrics(Path(self.cfg.output) / METRICS_FILE)
+        plot_curves(records, Path(run.run_dir) / CURVES_PLOT, f"curation train: {self.cfg.output}")
+
+    def render(self, stats: dict[str, Any]) -> Any:
+        from rich.table import Table
+
+        s = stats["summary"]
+        table = Table(title=f"curation train -> {s['output']}", show_header=False)
+        done = "finished" if s["finished"] else "stopped early (resume with --resume)"
+        table.add_row("steps", f"{s['step']}/{s['max_steps']} ({done}; {s['steps_run']} this run)")
+        if s["final_loss"] is not None:
+            table.add_row("loss", f"{s['first_loss']:.4f} -> {s['final_loss']:.4f}")
+        per_source = ", ".join(f"{k}: {v:,}" for k, v in s["tokens_per_source"].items())
+        table.add_row("tokens seen", f"{s['tokens_seen']:,} ({per_source})")
+        mfu_text = f", MFU {s['mfu']:.1%}" if s["mfu"] is not None else ""
+        table.add_row("throughput", f"{s['tokens_per_second']:,.0f} tokens/s{mfu_text}")
+        for name, after in s["eval_bpb_after"].items():
+            before = s["eval_bpb_before"].get(name)
+            table.add_row(f"bpb {name}", (f"{before:.4f} -> " if before is not None else "") + f"{after:.4f}")
+        if s["lm_eval"]:
+            table.add_row("lm-eval", str(s["lm_eval"].get("skipped") or s["lm_eval"]["results"]))
+        if s["export"]:
+            table.add_row("export", s["export"])
+        return table

@@ -15,21 +15,22 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from curation.core.config import StrictModel
 
 ScheduleKind = Literal["cosine", "wsd", "continue", "constant"]
 DecayShape = Literal["linear", "cosine", "1-sqrt"]
 
 
-class ScheduleConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: ScheduleKind = "cosine"
-    lr: float = Field(3e-4, gt=0)
-    min_lr: float = Field(3e-5, ge=0)
-    warmup_steps: int = Field(100, ge=0)
-    warmup_start_lr: float = Field(0.0, ge=0)
-    decay_steps: int = Field(0, ge=0)
-    decay_shape: DecayShape = "linear"
+class ScheduleConfig(StrictModel):
+    kind: ScheduleKind = Field("cosine", description="cosine, wsd, continue or constant.")
+    lr: float = Field(3e-4, gt=0, description="Peak (or continued) learning rate.")
+    min_lr: float = Field(3e-5, ge=0, description="Final learning rate.")
+    warmup_steps: int = Field(100, ge=0, description="Linear re-warm-up steps.")
+    warmup_start_lr: float = Field(0.0, ge=0, description="Learning rate at the start of warm-up.")
+    decay_steps: int = Field(0, ge=0, description="wsd/continue: decay steps at the end.")
+    decay_shape: DecayShape = Field("linear", description="linear, cosine or 1-sqrt.")
 
     @model_validator(mode="after")
     def _check(self) -> ScheduleConfig:

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from curation import schema as S
-from curation.errors import CurationError
+from curation.core import schema as S
+from curation.core.errors import CurationError
 
-REPORT_COMMAND = "report"
+NOT_STAGES = ("report", "demo")  # commands whose run folders hold stage outputs rather than being one
 COMMAND_ORDER = ("build", "score", "filter", "dedup", "inventory", "mix", "pack", "train")
 
 
@@ -89,8 +89,8 @@ def find_stage_runs(root: str | Path) -> list[StageRun]:
             continue  # a stage's own scratch space, not an output
         meta = _read_yaml(run_dir / S.CONFIG_FILE)
         stats = _read_json(run_dir / S.STATS_FILE)  # {} while the stage runs, or after it was killed
-        command = str(meta.get("command") or stats.get("command") or folder.name)
-        if command == REPORT_COMMAND:
+        command = str(meta.get("command") or stats.get("stage") or folder.name)
+        if command in NOT_STAGES:
             continue
         config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
         name = folder.relative_to(root).as_posix() if folder != root else folder.name
@@ -100,6 +100,12 @@ def find_stage_runs(root: str | Path) -> list[StageRun]:
             f"no stage output (*/{S.RUN_DIR}/{S.CONFIG_FILE} or {S.STATS_FILE}) under: {root}"
         )
     return sorted(stages, key=_order_key)
+
+
+def summary_of(stage: StageRun) -> dict[str, Any]:
+    """The stage's own summary in its stats.json ({} while it runs or after a kill)."""
+    summary = stage.stats.get("summary")
+    return summary if isinstance(summary, dict) else {}
 
 
 def of_command(stages: Iterable[StageRun], *commands: str) -> list[StageRun]:

@@ -10,23 +10,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation import schema as S
-from curation.report.collect import StageRun, of_command
+from curation.core import schema as S
+from curation.report.collect import StageRun, of_command, summary_of
 from curation.report.html import Section, esc, not_run, plot, table
 from curation.report.shards import read_columns, sample_rows, schema_names
 from curation.report.svg import histogram_svg
 from curation.report.thresholds import Threshold, merge_thresholds, preset_thresholds, where_thresholds
 
-SIGNAL_COLUMNS = (
-    S.LANG_SCORE,
-    S.N_WORDS,
-    S.N_CHARS,
-    *S.FLOAT_SIGNALS,
-    *S.INT_SIGNALS,
-    S.BADWORD_COUNT,
-    S.BADWORD_RATIO,
-)
 MAX_SCORE_GROUPS = 5
+
+
+def signal_columns() -> tuple[list[str], list[str]]:
+    """(numeric columns drawn as histograms, flag columns counted): the document sizes, every registered
+    rule's signals and the bad-word signal."""
+    from curation.filters.heuristics import signal_types
+
+    kinds = signal_types()
+    numeric = [S.LANG_SCORE, S.N_CHARS, *(c for c, t in kinds.items() if t != "bool"), S.BADWORD_COUNT, S.BADWORD_RATIO]
+    return numeric, [c for c, t in kinds.items() if t == "bool"]
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
@@ -49,14 +50,15 @@ def signals_section(stages: Sequence[StageRun], max_rows: int) -> Section:
     title = "Filter signals"
     if not builds:
         return not_run("signals", title, "no build output (curation build)")
-    cols = [*SIGNAL_COLUMNS, *S.BOOL_SIGNALS, S.DROP_REASON]
+    numeric, bool_columns = signal_columns()
+    cols = [*numeric, *bool_columns, S.DROP_REASON]
     t = _concat([read_columns(b.parquet_files(), cols, max_rows) for b in builds])
-    present = [c for c in SIGNAL_COLUMNS if c in t.column_names]
+    present = [c for c in numeric if c in t.column_names]
     if not present:
         return not_run("signals", title, "the build wrote no documents with signal columns")
     cuts = merge_thresholds(
-        [th for b in builds for th in preset_thresholds(b.config)]
-        + [th for s in stages for th in where_thresholds(s.config) if th.column in SIGNAL_COLUMNS]
+        [th for b in builds for th in preset_thresholds(b.meta.get("resolved") or {})]
+        + [th for s in stages for th in where_thresholds(s.config) if th.column in numeric]
     )
     dropped = pc.is_valid(t.column(S.DROP_REASON)) if S.DROP_REASON in t.column_names else None
     plots = []
@@ -74,7 +76,7 @@ def signals_section(stages: Sequence[StageRun], max_rows: int) -> Section:
     )
     flags = [
         (col, int(pc.sum(pc.cast(t.column(col), pa.int64())).as_py() or 0))
-        for col in S.BOOL_SIGNALS
+        for col in bool_columns
         if col in t.column_names
     ]
     body = note + _grid(plots) + (table(("flag", "documents with it"), flags) if flags else "")
@@ -176,7 +178,7 @@ def samples_section(stages: Sequence[StageRun], per_group: int, max_chars: int, 
             )
     for d in of_command(stages, "dedup"):
         removed = [f for f in d.parquet_files() if S.REMOVED_DIR in f.relative_to(d.path).parts]
-        kinds = set(d.stats.get("kinds") or {})
+        kinds = set(summary_of(d).get("kinds") or {})
         parts += _sample_groups(d, removed, S.DUP_KIND, "removed", per_group, kinds, max_rows, max_chars)
     if not any(p.startswith("<h3>") for p in parts):
         return not_run("samples", title, "no kept, dropped or removed documents saved (curation build)")

@@ -12,13 +12,14 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from curation import schema as S
+from curation.core import schema as S
 from curation.report.collect import (
     StageRun,
     find_files,
     load_json_files,
     load_metrics,
     of_command,
+    summary_of,
     walk_numbers,
 )
 from curation.report.html import Section, esc, not_run, plot, table
@@ -32,39 +33,9 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _as_histogram(value: Any) -> dict[int, float] | None:
-    """Accept ``{"2": 10, ...}``, ``[[2, 10], ...]`` or ``{"sizes": [...], "counts": [...]}``."""
-    try:
-        if isinstance(value, dict) and {"sizes", "counts"} <= set(value):
-            return {int(k): float(v) for k, v in zip(value["sizes"], value["counts"], strict=True)}
-        if isinstance(value, dict):
-            return {int(k): float(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return {int(k): float(v) for k, v in value}
-    except (TypeError, ValueError):
-        return None
-    return None
-
-
-def find_histogram(obj: Any, word: str = "hist") -> dict[int, float] | None:
-    """The first value under a key containing ``word`` that reads as a size -> count histogram."""
-    if not isinstance(obj, dict):
-        return None
-    for key, value in obj.items():
-        if word in str(key).lower():
-            hist = _as_histogram(value)
-            if hist:
-                return dict(sorted(hist.items()))
-    for value in obj.values():
-        hist = find_histogram(value, word)
-        if hist:
-            return hist
-    return None
-
-
 def _figures(stats: dict[str, Any]) -> list[tuple[str, Any]]:
     """Every scalar number a stats file holds outside the funnel and the cluster-size plot, flattened."""
-    rest = {k: v for k, v in stats.items() if k != "stages" and "hist" not in k and "bucket" not in k}
+    rest = {k: v for k, v in (stats.get("summary") or {}).items() if "hist" not in k and "bucket" not in k}
     return [(k, v) for k, v in walk_numbers(rest) if _is_number(v)][:MAX_TABLE_ROWS]
 
 
@@ -75,7 +46,8 @@ def dedup_section(stages: Sequence[StageRun], max_rows: int) -> Section:
         return not_run("dedup", title, "no dedup output (curation dedup)")
     parts = []
     for s in runs:
-        hist = find_histogram(s.stats)
+        counts = summary_of(s).get("cluster_size_histogram") or {}
+        hist = {int(k): float(v) for k, v in counts.items()}
         source = "stats.json"
         if not hist:
             t = read_columns(s.parquet_files(), [S.DUP_CLUSTER_SIZE], max_rows)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from curation.report.collect import StageRun, merged_counter, of_command
+from curation.report.collect import StageRun, merged_counter, of_command, summary_of
 from curation.report.html import Section, esc, not_run, plot, table
 from curation.report.svg import bars_svg
 
@@ -19,44 +19,21 @@ def _reasons(dropped: dict[str, Any]) -> str:
     return "; ".join(f"{r} {n:,}" for r, n in dropped.items())
 
 
-def stage_funnel(stats: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per-step ``in``/``out``/``dropped`` of a stats file: its ``stages``, or the first mapping whose entries
-    count documents in and out (e.g. dedup's ``kinds`` with ``docs_in``/``docs_out``/``docs_removed``)."""
-    candidates = [stats.get("stages")] + [v for k, v in stats.items() if k != "stages"]
-    for cand in candidates:
-        if not isinstance(cand, dict) or not cand:
-            continue
-        steps = {}
-        for name, st in cand.items():
-            if not isinstance(st, dict):
-                break
-            n_in, n_out = st.get("in", st.get("docs_in")), st.get("out", st.get("docs_out"))
-            if not isinstance(n_in, int) or not isinstance(n_out, int):
-                break
-            dropped = st.get("dropped")
-            if not isinstance(dropped, dict):
-                dropped = {k: v for k, v in st.items() if k.endswith("removed") and isinstance(v, int) and v}
-            seconds = st.get("seconds", (stats.get("timings") or {}).get(name, ""))
-            steps[name] = {"in": n_in, "out": n_out, "dropped": dropped, "seconds": seconds}
-        else:
-            return steps
-    return {}
-
-
 def summary_section(stages: Sequence[StageRun]) -> Section:
     rows = [
         (
             s.name,
             s.command,
             "finished" if s.finished else "no stats.json: running or killed",
-            s.meta.get("written_at", ""),
+            s.stats.get("started_at", s.meta.get("written_at", "")),
             s.stats.get("wall_seconds", ""),
-            s.stats.get("inputs", ""),
+            (s.stats.get("units") or {}).get("total", ""),
+            (s.stats.get("units") or {}).get("failed", ""),
             s.meta.get("curation_version", ""),
         )
         for s in stages
     ]
-    headers = ("stage output", "command", "state", "started (UTC)", "wall seconds", "inputs", "version")
+    headers = ("stage output", "command", "state", "started (UTC)", "wall seconds", "units", "failed", "version")
     body = table(headers, rows)
     return Section("summary", "Run overview", body)
 
@@ -64,7 +41,7 @@ def summary_section(stages: Sequence[StageRun]) -> Section:
 def funnel_section(stages: Sequence[StageRun]) -> Section:
     parts = []
     for s in stages:
-        funnel = stage_funnel(s.stats)
+        funnel = s.stats.get("stages") or {}
         counted = {k: v for k, v in funnel.items() if v["in"] or v["out"]}
         if not funnel:
             continue
@@ -131,8 +108,8 @@ def failure_rows(stage: StageRun) -> list[tuple[str, str, str, int]]:
                 for k, v in counter.items()
                 if named or _FAILURE_COUNTER.search(str(k))
             ]
-    memory = st.get("memory") or {}
-    if memory.get("within_limit") is False:
+    rows += [(stage.name, "unit", f"{unit}: {reason}", 1) for unit, reason in (st.get("failed_units") or {}).items()]
+    if summary_of(stage).get("within_memory_limit") is False:
         rows.append((stage.name, "memory", "worker_rss_over_limit", 1))
     return rows
 
@@ -146,11 +123,11 @@ def failures_section(stages: Sequence[StageRun]) -> Section:
         parts.append('<p class="ok">no failure recorded in any stage output</p>')
     mem_rows = []
     for s in stages:
-        memory = s.stats.get("memory") or {}
-        peak = next((v for k, v in memory.items() if k.startswith("peak")), None)  # per worker or per task
+        peak = (s.stats.get("memory") or {}).get("peak_rss_mb_per_worker")
         if peak is not None:
-            within = {True: "yes", False: "NO"}.get(memory.get("within_limit"), "no limit set")
-            mem_rows.append((s.name, peak, memory.get("limit_mb", ""), within))
+            summary = summary_of(s)
+            within = {True: "yes", False: "NO"}.get(summary.get("within_memory_limit"), "no limit set")
+            mem_rows.append((s.name, peak, summary.get("max_worker_rss_mb", ""), within))
     if mem_rows:
         parts.append("<h3>Peak resident memory per worker</h3>")
         parts.append(table(("stage output", "peak MB", "limit MB", "within limit"), mem_rows))

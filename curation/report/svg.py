@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from curation.core.plots import pyplot
 from curation.report.thresholds import Threshold
 
 KEPT_COLOR = "#2e7d32"
@@ -19,19 +20,15 @@ _IDS = re.compile(r'(\bid="|url\(#|href="#)([^")]+)')
 _figure_ids = itertools.count()
 
 
-def _pyplot():  # noqa: ANN202
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def svg_pyplot():  # noqa: ANN201 - matplotlib.pyplot set up for inline SVG
+    plt = pyplot()
     plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "curation-report", "font.size": 8})
     return plt
 
 
 def _to_svg(fig: Any) -> str:
     """Serialise and close a figure; prefix its ids so several SVGs can share one HTML page."""
-    plt = _pyplot()
+    plt = svg_pyplot()
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(fig)
@@ -59,7 +56,7 @@ def histogram_svg(
 ) -> str:
     """Overlaid histograms (shared bins) of one column per group, thresholds as dashed lines; a threshold far
     outside the data (e.g. max 100,000 words) is named in the title instead of squashing the plot."""
-    plt = _pyplot()
+    plt = svg_pyplot()
     values = [v[np.isfinite(v)] for v in groups.values()]
     data = np.concatenate(values) if values else np.array([])
     lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 1.0)
@@ -87,7 +84,7 @@ def bars_svg(
     labels: Sequence[str], series: Mapping[str, Sequence[float]], title: str, xlabel: str, log: bool = False
 ) -> str:
     """Horizontal grouped bars: one row per label, one bar per series."""
-    plt = _pyplot()
+    plt = svg_pyplot()
     n = max(len(series), 1)
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(labels) * max(n, 1.5) / 1.5 + 1.2))
     height = 0.8 / n
@@ -115,7 +112,7 @@ def lines_svg(
     log_y: bool = False,
 ) -> str:
     """Curves against a shared x axis (e.g. loss per step), one per series, markers where sparse."""
-    plt = _pyplot()
+    plt = svg_pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     for i, (name, (x, y)) in enumerate(series.items()):
         ax.plot(

@@ -1,5 +1,5 @@
-"""Where the decisions are: filter-signal thresholds from the resolved language presets, and score cut-offs
-from the row filters written in any stage's config (``--where "edu_score >= 3"``, mixture source filters)."""
+"""Where the decisions are: filter-signal thresholds from a build's resolved language presets, and score
+cut-offs from the row filters written in any stage's config (``--where "edu_score >= 3"``, mixture filters)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from curation import schema as S
-from curation.errors import CurationError
-from curation.presets import LanguagePreset, load_preset
+from curation.core import schema as S
 
 _COMPARISON = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?)")
 
@@ -25,46 +23,26 @@ class Threshold:
     label: str  # who set it: a language or a config key
 
 
-def _preset_limits(p: LanguagePreset) -> list[tuple[str, float | None, str]]:
-    q, r, c, f = p.gopher_quality, p.gopher_repetition, p.c4, p.fineweb
-    limits: list[tuple[str, float | None, str]] = [
-        (S.LANG_SCORE, p.lid_threshold, ">="),
-        (S.N_WORDS, q.min_doc_words, ">="),
-        (S.N_WORDS, q.max_doc_words, "<="),
-        (S.MEAN_WORD_LENGTH, q.min_avg_word_length, ">="),
-        (S.MEAN_WORD_LENGTH, q.max_avg_word_length, "<="),
-        (S.SYMBOL_WORD_RATIO, q.max_symbol_word_ratio, "<="),
-        (S.BULLET_LINES_RATIO, q.max_bullet_lines_ratio, "<="),
-        (S.ELLIPSIS_LINES_RATIO, q.max_ellipsis_lines_ratio, "<="),
-        (S.ALPHA_WORDS_RATIO, q.min_alpha_words_ratio, ">="),
-        (S.STOP_WORDS_COUNT, q.min_stop_words, ">="),
-        (S.DUP_LINE_FRAC, r.dup_line_frac, "<="),
-        (S.DUP_PARA_FRAC, r.dup_para_frac, "<="),
-        (S.DUP_LINE_CHAR_FRAC, r.dup_line_char_frac, "<="),
-        (S.DUP_PARA_CHAR_FRAC, r.dup_para_char_frac, "<="),
-        (S.C4_LINES_REMOVED_RATIO, c.max_lines_removed_ratio, "<="),
-        (S.LINE_PUNCT_RATIO, f.min_line_punct_ratio, ">="),
-        (S.SHORT_LINE_RATIO, f.max_short_line_ratio, "<="),
-        (S.CHAR_DUP_RATIO, f.max_char_dup_ratio, "<="),
-        (S.NEWLINE_RATIO, f.max_newline_ratio, "<="),
-    ]
-    limits += [(S.TOP_NGRAM_CHAR_FRAC.format(n=n), v, "<=") for n, v in r.top_ngram_char_frac.items()]
-    limits += [(S.DUP_NGRAM_CHAR_FRAC.format(n=n), v, "<=") for n, v in r.dup_ngram_char_frac.items()]
-    return limits
+def preset_thresholds(resolved: dict[str, Any]) -> list[Threshold]:
+    """The cuts of every target language of a build, from the presets its run resolved (``resolved.presets``
+    of its config.yaml) through the registered rules' checks; switched-off checks and flags are skipped."""
+    from pydantic import ValidationError
 
+    from curation.filters.heuristics import RULES
+    from curation.filters.heuristics.presets import preset_model
 
-def preset_thresholds(build_config: dict[str, Any]) -> list[Threshold]:
-    """Thresholds of every target language of a resolved build config (rules switched off are skipped)."""
-    overrides = build_config.get("presets") or {}
-    langs = build_config.get("lang") or []
     out = []
-    for lang in [langs] if isinstance(langs, str) else langs:
+    for lang, values in (resolved.get("presets") or {}).items():
         try:
-            preset = load_preset(str(lang), overrides.get(lang))
-        except CurationError:
-            continue  # a config from another version: report what we can
+            preset = preset_model().model_validate(values)
+        except ValidationError:
+            continue  # written with other rules registered: report what we can
+        out.append(Threshold(S.LANG_SCORE, preset.lid_threshold, ">=", str(lang)))
         out += [
-            Threshold(col, float(v), op, str(lang)) for col, v, op in _preset_limits(preset) if v is not None
+            Threshold(c.column, float(c.limit), c.keep, str(lang))
+            for rule in RULES
+            for c in rule.checks(preset.settings(rule))
+            if c.limit is not None and c.keep != "=="
         ]
     return out
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from curation.errors import CurationError
-from filters.card import ClassifierCard, is_numeric
+from curation.core.errors import CurationError
+from curation.filters.card import ClassifierCard, is_numeric
 
 MODEL_DIR = "model"
 DEFAULT_MAX_TOKENS = 512

@@ -6,15 +6,15 @@ the model is a class-balanced logistic regression for labels, a ridge regression
 
 from __future__ import annotations
 
-import io
+import io as bytes_io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from curation.io import atomic_write_bytes
-from filters.card import ClassifierCard
+from curation.core import io
+from curation.filters.card import ClassifierCard
 
 MODEL_FILE = "model.joblib"
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -84,7 +84,7 @@ def train_tfidf(
 
     pipeline = build_pipeline(target, params)
     pipeline.fit(list(texts), np.asarray(labels))
-    buf = io.BytesIO()
+    buf = bytes_io.BytesIO()
     joblib.dump(pipeline, buf)
-    atomic_write_bytes(output_dir / MODEL_FILE, buf.getvalue())
+    io.write_bytes(output_dir / MODEL_FILE, buf.getvalue())
     return MODEL_FILE

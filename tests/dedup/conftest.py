@@ -9,10 +9,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-from curation import schema as S
-from dedup.config import load_dedup_config
-from dedup.evaluate import load_labelled
-from dedup.run import run_dedup
+from curation.core import schema as S
+from curation.dedup.config import load_dedup_config
+from curation.dedup.evaluate import load_labelled
+from curation.dedup.run import run_dedup
 
 
 @pytest.fixture(scope="session")

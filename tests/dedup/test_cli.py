@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from curation import schema as S
+from curation.core import schema as S
 from tests.dedup.conftest import cli_args, write_shards
 
 

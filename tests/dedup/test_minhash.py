@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 from datasketch.lsh import _optimal_param
 
-from dedup.minhash import MinHasher, band_keys, collision_probability, optimal_bands_rows
-from dedup.shingles import char_mode, jaccard, shingle
+from curation.dedup.minhash import MinHasher, band_keys, collision_probability, optimal_bands_rows
+from curation.dedup.shingles import char_mode, jaccard, shingle
 
 
 @pytest.mark.parametrize("threshold,num_perm", [(0.5, 64), (0.7, 128), (0.8, 256), (0.9, 128)])

@@ -12,9 +12,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curation import schema as S
-from curation.errors import CurationError
-from dedup.exchange import DONE_DIR
+from curation.core import schema as S
+from curation.core.errors import CurationError
+from curation.dedup.exchange import DONE_DIR
 from tests.dedup.conftest import cli_args, dedup, read_output, write_shards
 
 

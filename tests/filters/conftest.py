@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curation import schema as S
+from curation.core import schema as S
 
 LLAMA_TOKENIZER = "tokenizers/dolma_test_tokenizers/llama-test-tokenizer.json"
 TOLD_LABEL_SQL = "GREATEST(homophobia, obscene, insult, racism, misogyny, xenophobia) >= 2"

@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import polars as pl
 import pytest
 
-from curation import schema as S
-from curation.errors import CurationError
-from filters.annotate import LABELLED_FILE, AnnotateConfig, run_annotate
-from filters.judges import parse_score
-from filters.training import TrainConfig, run_train
+from curation.core import schema as S
+from curation.core.errors import CurationError
+from curation.filters.annotate import LABELLED_FILE, AnnotateConfig, run_annotate
+from curation.filters.judges import parse_score
+from curation.filters.training import TrainConfig, run_train
 
 API_KEY = "test-key"
 TASK_MARKERS = {"edu": "valor educacional", "stem": "CTEM", "toxicity": "ofensiva"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from curation.errors import CurationError
-from filters.badwords import BadWords, read_lists
+from curation.core.errors import CurationError
+from curation.filters.badwords import BadWords, read_lists
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 import yaml
 
-from curation import schema as S
-from curation.errors import CurationError
-from filters.badwords import BadWords
-from filters.score_shards import ScoreConfig, run_score
-from filters.training import TrainConfig, run_train
+from curation.core import schema as S
+from curation.core.errors import CurationError
+from curation.filters.badwords import BadWords
+from curation.filters.score_shards import ScoreConfig, run_score
+from curation.filters.training import TrainConfig, run_train
 from tests.filters.conftest import TOLD_LABEL_SQL
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from curation import schema as S
-from curation.errors import CurationError
-from filters.card import ClassifierCard
-from filters.scoring import load_scorer
-from filters.training import TrainConfig, run_train
+from curation.core import schema as S
+from curation.core.errors import CurationError
+from curation.filters.card import ClassifierCard
+from curation.filters.scoring import load_scorer
+from curation.filters.training import TrainConfig, run_train
 from tests.filters.conftest import TOLD_LABEL_SQL
 
 SMALL_FASTTEXT = {"epoch": 10, "bucket": 200_000}

@@ -6,10 +6,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from curation import schema as S
-from filters.card import ClassifierCard
-from filters.scoring import backend_of, load_scorer
-from filters.training import TrainConfig, run_train
+from curation.core import schema as S
+from curation.filters.card import ClassifierCard
+from curation.filters.scoring import backend_of, load_scorer
+from curation.filters.training import TrainConfig, run_train
 from tests.filters.conftest import TOLD_LABEL_SQL
 
 

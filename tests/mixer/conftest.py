@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from curation.schema import DUP_CLUSTER_SIZE, LANG, TEXT, score_column
+from curation.core.schema import DUP_CLUSTER_SIZE, LANG, TEXT, score_column
 
 torch.set_num_threads(1)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curation.schema import INVENTORY_FILE, MANIFEST_FILE, PACK_INFO_FILE, SUMMARY_FILE
+from curation.core.schema import INVENTORY_FILE, MANIFEST_FILE, PACK_INFO_FILE, SUMMARY_FILE
 
 
 def _curation(*args: str) -> subprocess.CompletedProcess:

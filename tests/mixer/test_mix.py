@@ -6,10 +6,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curation.errors import CurationError
-from curation.schema import MANIFEST_FILE
-from mixer.manifest import build_manifest, run_mix
-from mixer.spec import MixSpec, load_spec, validate_spec
+from curation.core.errors import CurationError
+from curation.core.schema import MANIFEST_FILE
+from curation.mixer.manifest import build_manifest, run_mix
+from curation.mixer.spec import MixSpec, load_spec, validate_spec
 
 
 def _spec(data: dict) -> MixSpec:

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from curation.schema import PACK_INFO_FILE
-from mixer.dataset import PackedDataset
-from mixer.manifest import build_manifest, write_manifest
-from mixer.pack import PackOptions, run_pack
-from mixer.sources import ReadOptions, load_documents, source_files
-from mixer.spec import MixSpec, validate_spec
-from mixer.tokens import encode_documents
+from curation.core.schema import PACK_INFO_FILE
+from curation.mixer.dataset import PackedDataset
+from curation.mixer.manifest import build_manifest, write_manifest
+from curation.mixer.pack import PackOptions, run_pack
+from curation.mixer.sources import ReadOptions, load_documents, source_files
+from curation.mixer.spec import MixSpec, validate_spec
+from curation.mixer.tokens import encode_documents
 
 
 def _pack(spec: dict, out: Path, **opts) -> Path:
@@ -64,7 +64,7 @@ def test_pack_info_follows_the_contract(packed: Path):
     assert sum(info["tokens_per_source"].values()) == 625 * 64
     from transformers import AutoTokenizer
 
-    from mixer.tokenizer import tokenizer_fingerprint
+    from curation.mixer.tokenizer import tokenizer_fingerprint
 
     assert tokenizer_fingerprint(AutoTokenizer.from_pretrained(ds.tokenizer_path)) == ds.tokenizer_fingerprint
     item = ds[3]
@@ -183,7 +183,7 @@ def test_pack_rejects_a_changed_input(curriculum_spec: dict, tmp_path: Path, en_
     manifest = build_manifest(validate_spec(MixSpec.model_validate(spec)), tmp_path / "mix")
     write_manifest(manifest, tmp_path / "mix")
     local.write_bytes(local.read_bytes() + b"\n")
-    from curation.errors import CurationError
+    from curation.core.errors import CurationError
 
     with pytest.raises(CurationError, match="input changed since the manifest was written"):
         run_pack(PackOptions(manifest=str(tmp_path / "mix"), output=str(tmp_path / "p"), executor="local"))

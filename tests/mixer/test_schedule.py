@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mixer.schedule import interleave, largest_remainder, repetition_order
+from curation.mixer.schedule import interleave, largest_remainder, repetition_order
 
 
 def test_largest_remainder_sums_exactly_and_stays_within_one_unit():

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from curation.errors import CurationError
-from mixer.tokenizer import load_tokenizer, tokenizer_fingerprint, vocab_size
+from curation.core.errors import CurationError
+from curation.mixer.tokenizer import load_tokenizer, tokenizer_fingerprint, vocab_size
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from curation import schema as S
-from curation.presets import load_preset
+from curation.core import schema as S
+from curation.filters.heuristics.presets import load_preset
 from curation.report.collect import find_stage_runs, load_metrics
 from curation.report.run import REPORT_FILE, SECTION_IDS
 from curation.report.thresholds import Threshold, preset_thresholds, where_thresholds

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from train.config import TINY_LLAMA
+from curation.train.config import TINY_LLAMA
 
 SEQ_LEN = 64
 EOS = "<|endoftext|>"
@@ -58,10 +58,10 @@ def pack(
     out: Path, tokenizer: Path, sources: dict[str, dict[str, Any]], total_tokens: int, seq_len: int = SEQ_LEN
 ) -> Path:
     """Plan and pack a mixture with the mixer (local executor); returns the packed directory."""
-    from curation.io import atomic_write_yaml
-    from mixer.manifest import run_mix
-    from mixer.pack import PackOptions, run_pack
-    from mixer.spec import load_spec
+    from curation.core.io import atomic_write_yaml
+    from curation.mixer.manifest import run_mix
+    from curation.mixer.pack import PackOptions, run_pack
+    from curation.mixer.spec import load_spec
 
     spec_path = out / "spec.yaml"
     atomic_write_yaml(

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from curation.errors import CurationError
+from curation.core.errors import CurationError
 from tests.train.conftest import SEQ_LEN, en_files, pack, tiny_config
-from train.config import TINY_LLAMA
-from train.run import train
+from curation.train.config import TINY_LLAMA
+from curation.train.run import train
 
 
 def fails(cfg: dict, match: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.train.conftest import tiny_config
-from train.run import train
+from curation.train.run import train
 
 
 def torchrun(cfg: dict, tmp_path: Path, *flags: str) -> list[dict]:

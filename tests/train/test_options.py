@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from tests.train.conftest import tiny_config
-from train.config import TINY_LLAMA
-from train.export import lm_eval_available
-from train.run import train
+from curation.train.config import TINY_LLAMA
+from curation.train.export import lm_eval_available
+from curation.train.run import train
 
 
 def test_activation_checkpointing_gives_the_same_losses(packed: Path, tmp_path: Path) -> None:
@@ -29,8 +29,8 @@ def test_lm_eval_tasks_skip_cleanly_without_the_package(packed: Path, tmp_path: 
 
 
 def test_flops_per_token_counts_matmul_params_and_attention() -> None:
-    from train.metrics import mfu, model_flops_per_token
-    from train.model import new_model
+    from curation.train.metrics import mfu, model_flops_per_token
+    from curation.train.model import new_model
 
     model = new_model(TINY_LLAMA, 512, 0, "sdpa")
     h, layers, inter, vocab, seq = 64, 2, 256, 512, 64
@@ -43,9 +43,9 @@ def test_flops_per_token_counts_matmul_params_and_attention() -> None:
 
 def test_bits_per_byte_is_nats_over_ln2_bytes(packed: Path) -> None:
     """For one short text the eval equals the model's own mean loss x tokens / (ln 2 x bytes)."""
-    from mixer.tokenizer import load_tokenizer
-    from train.evaluate import bits_per_byte
-    from train.model import new_model
+    from curation.mixer.tokenizer import load_tokenizer
+    from curation.train.evaluate import bits_per_byte
+    from curation.train.model import new_model
 
     tokenizer = load_tokenizer(packed / "tokenizer")
     model = new_model(TINY_LLAMA, len(tokenizer), tokenizer.eos_token_id, "sdpa").eval()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from curation.errors import CurationError
-from train.config import load_train_config
-from train.schedule import ScheduleConfig, lr_at
+from curation.core.errors import CurationError
+from curation.train.config import load_train_config
+from curation.train.schedule import ScheduleConfig, lr_at
 
 TOTAL = 100
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.train.conftest import SEQ_LEN, tiny_config
-from train.run import train
+from curation.train.run import train
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_loss_falls_and_target_language_bpb_improves(trained: dict) -> None:
 
 
 def test_tokens_per_source_follow_the_packed_order(trained: dict, packed: Path) -> None:
-    from mixer.dataset import PackedDataset
+    from curation.mixer.dataset import PackedDataset
 
     ds = PackedDataset(packed)
     sequences = 30 * 8  # steps x sequences per step
@@ -80,10 +80,10 @@ def test_resume_gives_bit_identical_losses(packed: Path, tmp_path: Path) -> None
 def test_export_reloads_with_identical_logits(trained: dict, packed: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mixer.dataset import PackedDataset
-    from mixer.tokenizer import tokenizer_fingerprint
-    from train.config import TINY_LLAMA
-    from train.model import new_model
+    from curation.mixer.dataset import PackedDataset
+    from curation.mixer.tokenizer import tokenizer_fingerprint
+    from curation.train.config import TINY_LLAMA
+    from curation.train.model import new_model
 
     out: Path = trained["out"]
     ds = PackedDataset(packed)
@@ -102,7 +102,7 @@ def test_export_reloads_with_identical_logits(trained: dict, packed: Path) -> No
 def test_bits_per_byte_api_matches_the_in_loop_eval(trained: dict, eval_sets: dict[str, list[str]]) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from train.evaluate import bits_per_byte
+    from curation.train.evaluate import bits_per_byte
 
     export = trained["out"] / "export"
     model = AutoModelForCausalLM.from_pretrained(export)
@@ -126,10 +126,10 @@ def test_continue_from_an_exported_model(trained: dict, packed: Path, tmp_path: 
 
 
 def test_intra_document_mask_isolates_packed_documents(packed: Path) -> None:
-    from mixer.dataset import PackedDataset
-    from train.config import TINY_LLAMA
-    from train.model import new_model
-    from train.run import model_inputs
+    from curation.mixer.dataset import PackedDataset
+    from curation.train.config import TINY_LLAMA
+    from curation.train.model import new_model
+    from curation.train.run import model_inputs
 
     ds = PackedDataset(packed)
     item = next(ds[i] for i in range(len(ds)) if int(ds[i]["doc_ids"].max()) >= 1)

@@ -1,0 +1,86 @@
+"""`curation build` configuration: every key is also a flag (``--preselect.max-chars``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from curation.core.config import ParallelConfig, StageConfig, StrictModel
+from curation.core.io import DEFAULT_CC_BASE_URL
+from curation.core.lang import normalise_target
+from curation.core.remote import RemoteConfig
+
+
+class ExtractConfig(StrictModel):
+    """trafilatura options (the defaults are trafilatura's own, without comments) and page-size guards."""
+
+    favor_precision: bool = Field(False, description="trafilatura favor_precision.")
+    favor_recall: bool = Field(False, description="trafilatura favor_recall.")
+    include_comments: bool = Field(False, description="Keep comment sections.")
+    include_tables: bool = Field(True, description="Keep tables.")
+    deduplicate: bool = Field(False, description="trafilatura's in-document deduplication.")
+    timeout_seconds: float = Field(10.0, description="Give up extracting a page after this long.")
+    max_html_chars: int = Field(5_000_000, description="Skip pages with more characters of HTML.")
+    max_html_depth: int = Field(1000, description="Skip pages nested deeper (parsers slow down sharply).")
+
+
+class PreselectConfig(StrictModel):
+    """Cheap language pre-selection before trafilatura (on by default with a single target language)."""
+
+    enabled: bool = Field(True, description="Skip extraction of pages no cheap signal places in the language.")
+    max_chars: int = Field(1500, description="Characters of the quick text rendering given to fastText.")
+    lid_top_k: int = Field(5, description="fastText guesses considered on the quick text.")
+    min_target_prob: float = Field(0.02, description="Lowest probability of the target among them.")
+    trust_markup: bool = Field(True, description="<html lang>, Content-Language and CC's cld2 count.")
+
+
+class BuildConfig(StageConfig, ParallelConfig):
+    """Read WARCs, extract main text, identify language, filter, and write Parquet shards."""
+
+    lang: list[str] = Field(
+        min_length=1, description="Target language(s): ISO 639-1/639-3 or BCP-47 codes (pt, por, pt-BR)."
+    )
+    input: list[str] = Field(
+        min_length=1,
+        description="WARC paths, globs, directories, s3:// or https:// URLs, warc.paths.gz listings.",
+        json_schema_extra={"short": "-i"},
+    )
+    limit: int | None = Field(None, description="Take at most N files (per listing and overall).")
+    cc_base_url: str = Field(DEFAULT_CC_BASE_URL, description="Base URL for warc.paths.gz entries.")
+    lid_model: str | None = Field(None, description="fastText LID model path (default: lid.176.ftz).")
+    keep_rejected: bool = Field(False, description="Also write dropped target-language docs (rejected/).")
+    max_payload_bytes: int = Field(20 * 1024 * 1024, description="Skip larger HTTP payloads unread.")
+    shard_max_docs: int = Field(100_000, description="Documents per output shard.")
+    max_worker_rss_mb: int | None = Field(4096, description="Peak worker memory reported against this.")
+    remote: RemoteConfig = Field(default_factory=RemoteConfig)
+    classifier: list[str] = Field(default_factory=list, description="[TASK=]model: add <task>_score columns.")
+    badwords: list[str] = Field(default_factory=list, description="Folders of LDNOOBW lists: add badword_*.")
+    preselect: PreselectConfig = Field(default_factory=PreselectConfig)
+    extract: ExtractConfig = Field(default_factory=ExtractConfig)
+    presets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-language preset overrides: pt.gopher_quality.min_doc_words=100."
+    )
+
+    @field_validator("lang", mode="before")
+    @classmethod
+    def _split_langs(cls, v: Any) -> Any:
+        items = [v] if isinstance(v, str) else v
+        if isinstance(items, list):
+            codes = [normalise_target(code) for item in items for code in str(item).split(",") if code.strip()]
+            return list(dict.fromkeys(codes))
+        return v
+
+    @field_validator("presets", mode="before")
+    @classmethod
+    def _preset_langs(cls, v: Any) -> Any:
+        return {normalise_target(str(k)): val for k, val in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _as_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @property
+    def preselect_active(self) -> bool:
+        return self.preselect.enabled and len(self.lang) == 1

@@ -1,0 +1,192 @@
+"""The per-page funnel of `curation build`: a list of steps, each returning a drop reason or None.
+
+``PageFunnel.process`` runs the steps in order and does the counting once for all of them (documents into and
+out of each step, drop reasons, seconds per step): html (decode, size and depth guards) -> preselect -> extract
+(trafilatura) -> lid (fastText) -> language_filter -> one step per registered heuristic rule. A dropped page
+whose language is a target language is saved to ``rejected/`` with its signals when ``keep_rejected`` is on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from curation.builder import extract
+from curation.builder.config import BuildConfig
+from curation.builder.lid import LanguageIdentifier
+from curation.builder.preselect import preselect_reason
+from curation.builder.warc import WarcPage
+from curation.core import schema as S
+from curation.core.lang import UNDETERMINED
+from curation.core.stats import Stats
+from curation.filters import heuristics
+from curation.filters.heuristics.presets import LanguagePreset, load_preset
+
+KEPT_LANGUAGES = "kept_languages"
+
+
+@dataclass
+class Page:
+    """What the steps learn about one page."""
+
+    warc: WarcPage
+    stats: Stats
+    html: str = ""
+    html_lang: str = ""
+    text: str = ""
+    lang: str = UNDETERMINED
+    lang_score: float = 0.0
+    preset: LanguagePreset | None = None
+    _measured: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)
+
+    def measured(self) -> tuple[str, dict[str, Any]]:
+        """(text after the rules' line edits, every rule's signals plus n_lines), measured once."""
+        if self._measured is None:
+            assert self.preset is not None
+            with self.stats.timed("signals"):
+                cleaned, signals = heuristics.measure(self.text, self.preset)
+            signals[S.N_LINES] = sum(1 for line in self.text.splitlines() if line.strip())
+            self._measured = cleaned, signals
+        return self._measured
+
+
+class DecodeHtml:
+    name = "html"
+
+    def __init__(self, cfg: BuildConfig) -> None:
+        self.cfg = cfg.extract
+
+    def __call__(self, page: Page) -> str | None:
+        page.html = extract.decode_html(page.warc.payload, page.warc.content_type)
+        if len(page.html) > self.cfg.max_html_chars:
+            return "html_too_large"
+        if extract.html_depth(page.html) > self.cfg.max_html_depth:
+            return "html_too_deep"
+        return None
+
+
+class Preselect:
+    name = "preselect"
+
+    def __init__(self, cfg: BuildConfig, lid: LanguageIdentifier) -> None:
+        self.cfg, self.lid = cfg, lid
+
+    def __call__(self, page: Page) -> str | None:
+        try:
+            quick, page.html_lang = extract.quick_text(page.html, self.cfg.preselect.max_chars)
+        except Exception:  # noqa: BLE001 - unparseable markup: let trafilatura decide
+            return None
+        if not self.cfg.preselect_active:
+            return None
+        w = page.warc
+        reason, top = preselect_reason(
+            self.cfg.lang[0], quick, page.html_lang, w.content_language, w.cc_languages, self.lid, self.cfg.preselect
+        )
+        page.stats.count("languages_preselect", top)
+        return reason
+
+
+class Extract:
+    name = "extract"
+
+    def __init__(self, cfg: BuildConfig) -> None:
+        self.cfg = cfg.extract
+
+    def __call__(self, page: Page) -> str | None:
+        try:
+            text = extract.extract_main_text(page.html, page.warc.url, self.cfg)
+        except extract.ExtractTimeout:
+            return "extract_timeout"
+        except RecursionError:
+            return "html_too_deep"
+        except Exception as exc:  # noqa: BLE001 - a broken page is counted, not fatal
+            return f"extract_error:{type(exc).__name__}"
+        if not text or not text.strip():
+            return "no_text"
+        page.text = text
+        return None
+
+
+class Identify:
+    name = "lid"
+
+    def __init__(self, lid: LanguageIdentifier) -> None:
+        self.lid = lid
+
+    def __call__(self, page: Page) -> str | None:
+        page.lang, page.lang_score = self.lid.top(page.text)
+        page.stats.count("languages", page.lang)
+        return None
+
+
+class LanguageFilter:
+    name = "language_filter"
+
+    def __init__(self, cfg: BuildConfig) -> None:
+        self.presets = {lang: load_preset(lang, cfg.presets.get(lang)) for lang in cfg.lang}
+
+    def __call__(self, page: Page) -> str | None:
+        page.preset = self.presets.get(page.lang)
+        if page.preset is None:
+            return "other_language"
+        return "low_lang_score" if page.lang_score < page.preset.lid_threshold else None
+
+
+class RuleStep:
+    """One registered heuristic rule as a funnel step."""
+
+    def __init__(self, rule: heuristics.Rule) -> None:
+        self.rule, self.name = rule, rule.name
+
+    def __call__(self, page: Page) -> str | None:
+        assert page.preset is not None
+        return self.rule.reason(page.measured()[1], page.preset.settings(self.rule))
+
+
+class PageFunnel:
+    """Runs the steps over pages and counts what each step kept and dropped."""
+
+    def __init__(self, cfg: BuildConfig, stats: Stats) -> None:
+        self.cfg, self.stats = cfg, stats
+        lid = LanguageIdentifier(cfg.lid_model)
+        self.steps = [
+            DecodeHtml(cfg),
+            Preselect(cfg, lid),
+            Extract(cfg),
+            Identify(lid),
+            LanguageFilter(cfg),
+            *(RuleStep(rule) for rule in heuristics.RULES),
+        ]
+
+    def process(self, warc_page: WarcPage, base: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """(output folder, row) of a kept page, or of a dropped one that is saved; else None."""
+        st = self.stats
+        page = Page(warc_page, st)
+        for step in self.steps:
+            st.seen(step.name)
+            with st.timed(step.name):
+                reason = step(page)
+            if reason:
+                st.dropped(step.name, reason)
+                return self._rejected(page, base, reason)
+            st.kept(step.name)
+        st.count(KEPT_LANGUAGES, page.lang)
+        cleaned, signals = page.measured()
+        return page.lang, self._row(page, base, signals, cleaned)
+
+    def _row(self, page: Page, base: dict[str, Any], signals: dict[str, Any], text: str) -> dict[str, Any]:
+        row = {**base, S.HTML_LANG: page.html_lang, S.LANG: page.lang, S.LANG_SCORE: page.lang_score}
+        return {**row, **signals, S.TEXT: text, S.N_CHARS: len(text)}
+
+    def _rejected(self, page: Page, base: dict[str, Any], reason: str) -> tuple[str, dict[str, Any]] | None:
+        if not self.cfg.keep_rejected or page.preset is None:
+            return None
+        row = self._row(page, base, page.measured()[1], page.text)
+        return S.REJECTED_DIR, {**row, S.DROP_REASON: reason}
+
+
+def step_names() -> list[str]:
+    """The funnel's stages in order, with the WARC reader's first."""
+    return ["warc", DecodeHtml.name, Preselect.name, Extract.name, Identify.name, LanguageFilter.name] + [
+        rule.name for rule in heuristics.RULES
+    ]

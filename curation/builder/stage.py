@@ -1,0 +1,181 @@
+"""`curation build`: one unit per input file (read, pre-select, extract, identify, filter, write shards).
+
+A unit writes its shards under deterministic names, so a rerun after a kill rewrites the same names and never
+duplicates documents; an input that cannot be read (retries exhausted, missing, forbidden) leaves nothing
+behind and is reported by name, and the command exits 2 after writing everything else.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Group, RenderableType
+
+from curation.builder.config import BuildConfig
+from curation.core import io
+from curation.core import schema as S
+from curation.core.stage import Run, Stage, Unit, UnitResult, funnel_table, path_key
+from curation.core.stats import Stats
+
+def document_schema(rejected: bool = False) -> Any:
+    """The Arrow schema of built documents: the document fields, then every registered rule's signals."""
+    import pyarrow as pa
+
+    from curation.filters.heuristics import signal_types
+
+    columns = {**S.DOCUMENT_FIELDS, **signal_types(), **({S.DROP_REASON: "string"} if rejected else {})}
+    return pa.schema([pa.field(n, pa.type_for_alias(t), nullable=n != S.ID) for n, t in columns.items()])
+
+
+class ShardWriter:
+    """Buffers rows per output folder and writes numbered zstd Parquet shards for one input; ``transform``
+    (e.g. classifier scoring) may add columns to each shard's table before it is written."""
+
+    def __init__(
+        self, output: str, key: str, schema: Any, max_docs: int, transform: Callable[[Any], Any] | None = None
+    ) -> None:
+        self.output, self.key, self.schema, self.max_docs = output, key, schema, max_docs
+        self.transform = transform
+        self.rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.counts: dict[str, int] = defaultdict(int)
+        self.written: list[str] = []
+
+    def add(self, folder: str, row: dict[str, Any]) -> None:
+        self.rows[folder].append(row)
+        if len(self.rows[folder]) >= self.max_docs:
+            self._flush(folder)
+
+    def _flush(self, folder: str) -> None:
+        import pyarrow as pa
+
+        rows = self.rows.pop(folder, [])
+        if not rows:
+            return
+        path = io.join(self.output, folder, f"{self.key}-{self.counts[folder]:05d}.parquet")
+        self.counts[folder] += 1
+        table = pa.Table.from_pylist(rows, schema=self.schema)
+        io.write_parquet(path, self.transform(table) if self.transform else table)
+        self.written.append(path)
+
+    def close(self) -> list[str]:
+        for folder in list(self.rows):
+            self._flush(folder)
+        return self.written
+
+
+def _remove_shards(output: str, key: str) -> None:
+    for path in io.find(output, f"{key}-*.parquet"):
+        io.remove(path)
+
+
+def _scoring(cfg: BuildConfig, stats: Stats) -> Callable[[Any], Any] | None:
+    """Classifier and bad-word columns for kept documents, when the config asks for them."""
+    if not cfg.classifier and not cfg.badwords:
+        return None
+    from curation.filters.score import ShardScorer
+
+    scorer = ShardScorer(cfg.classifier, cfg.badwords)
+    return lambda table: scorer.score_table(table, stats)
+
+
+def build_input(path: str, cfg: BuildConfig) -> UnitResult:
+    """Process one WARC file end to end."""
+    from curation.builder.pages import PageFunnel
+    from curation.builder.warc import WarcReader
+    from curation.core.remote import RemoteReadError, open_input
+
+    stats = Stats()
+    key = path_key(path)
+    out = cfg.output
+    _remove_shards(out, key)
+    funnel = PageFunnel(cfg, stats)
+    kept = ShardWriter(out, key, document_schema(), cfg.shard_max_docs, _scoring(cfg, stats))
+    rejected = ShardWriter(out, key, document_schema(rejected=True), cfg.shard_max_docs)
+    try:
+        with open_input(path, stats, cfg.remote) as stream:
+            reader = WarcReader(stream, path, stats, cfg.max_payload_bytes)
+            for page in reader:
+                base = {
+                    S.ID: page.record_id or f"{key}:{page.offset}",
+                    S.URL: page.url,
+                    S.WARC_PATH: path,
+                    S.WARC_RECORD_OFFSET: page.offset,
+                    S.CRAWL_DATE: page.date,
+                    S.SNAPSHOT: reader.snapshot,
+                }
+                result = funnel.process(page, base)
+                if result is not None:
+                    folder, row = result
+                    (rejected if folder == S.REJECTED_DIR else kept).add(folder, row)
+    except (RemoteReadError, FileNotFoundError, PermissionError) as exc:
+        # Nothing of this input is kept and no completion record is written: the next run retries it whole.
+        _remove_shards(out, key)
+        reason = "remote_read_failed" if isinstance(exc, RemoteReadError) else f"input_unreadable:{type(exc).__name__}"
+        stats.count("input_errors", reason)
+        return UnitResult(stats=stats.to_dict(), failed=f"{reason}: {exc}")
+    return UnitResult(stats=stats.to_dict(), outputs=kept.close() + rejected.close())
+
+
+class BuildSummary(BaseModel):
+    inputs: int
+    kept_documents: dict[str, int]
+    shards: list[str]
+    max_worker_rss_mb: int | None
+    within_memory_limit: bool
+
+
+class Build(Stage[BuildConfig]):
+    """Read WARCs, extract main text, identify language, filter, and write Parquet shards."""
+
+    name = "build"
+    config_model = BuildConfig
+
+    def resolved(self) -> dict[str, Any]:
+        from curation.filters.heuristics.presets import load_preset
+
+        presets = {lang: load_preset(lang, self.cfg.presets.get(lang)) for lang in self.cfg.lang}
+        return {"presets": {lang: p.model_dump(mode="json") for lang, p in presets.items()}}
+
+    def run(self, run: Run) -> BuildSummary:
+        from curation.builder.pages import KEPT_LANGUAGES, step_names
+
+        cfg = self.cfg
+        files = io.expand_inputs(cfg.input, cfg.cc_base_url, cfg.limit)
+        units = [Unit(path_key(f), f) for f in files]
+        records = run.map(
+            "build",
+            units,
+            build_input,
+            cfg,
+            description="build",
+            info=lambda r: f"{r.stats['stages'].get('warc', {}).get('out', 0):,} html pages",
+        )
+        run.stats.order_stages(step_names())
+        peak = run.stats.maxima.get("peak_rss_bytes", 0)
+        limit = cfg.max_worker_rss_mb
+        return BuildSummary(
+            inputs=len(files),
+            kept_documents=dict(run.stats.counters.get(KEPT_LANGUAGES, {})),
+            shards=sorted(os.path.relpath(o, cfg.output) for r in records.values() for o in r["outputs"]),
+            max_worker_rss_mb=limit,
+            within_memory_limit=limit is None or peak <= limit * 2**20,
+        )
+
+    def plot(self, stats: dict[str, Any], run: Run) -> None:
+        from curation.core.plots import funnel_plot
+
+        funnel_plot(stats["stages"], io.join(run.run_dir, "funnel.png"), f"build funnel ({', '.join(self.cfg.lang)})")
+
+    def render(self, stats: dict[str, Any]) -> RenderableType:
+        summary = stats["summary"]
+        kept = summary["kept_documents"]
+        warning = "" if summary["within_memory_limit"] else " [yellow]peak worker memory over the limit[/yellow]"
+        line = (
+            f"kept {sum(kept.values()):,} documents {kept} from {summary['inputs']} inputs in "
+            f"{stats['wall_seconds']:.1f}s; {len(summary['shards'])} shards{warning}"
+        )
+        return Group(funnel_table(stats), line)

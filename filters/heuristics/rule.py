@@ -1,0 +1,82 @@
+"""A heuristic filter is one ``Rule``: its signal columns, its settings (thresholds with their defaults), how
+it measures a document, and the checks that turn signals into a drop reason.
+
+Signals are written as columns whatever the decision, so thresholds can be re-tuned from the Parquet files
+without a re-crawl; the checks say which column a threshold cuts, in which direction, and under which drop
+reason, which is also what the run report draws. A rule reads the document's current text and words and may
+edit its lines (C4); rules run in registration order, and the first failing check names the drop reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from curation.core.config import StrictModel
+
+if TYPE_CHECKING:
+    from curation.filters.heuristics.presets import LanguagePreset
+
+KEEP_OPS = (">=", "<=", "==")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A kept document satisfies ``signal <keep> limit``; ``limit`` None switches the check off."""
+
+    reason: str
+    column: str
+    keep: str
+    limit: float | None
+
+    def fails(self, value: float) -> bool:
+        if self.limit is None:
+            return False
+        if self.keep == ">=":
+            return value < self.limit
+        if self.keep == "<=":
+            return value > self.limit
+        return value != self.limit
+
+
+class Document:
+    """A document being measured: its current text (rules may remove lines), words of that text (the
+    language's word tokenizer, computed once per text), and the language preset."""
+
+    def __init__(self, text: str, preset: LanguagePreset) -> None:
+        self.text = text
+        self.preset = preset
+        self._words: list[str] = []
+        self._words_of: str | None = None
+
+    @property
+    def words(self) -> list[str]:
+        from curation.filters.heuristics.words import split_words
+
+        if self._words_of is not self.text:
+            self._words, self._words_of = split_words(self.text, self.preset.tokenizer_code), self.text
+        return self._words
+
+
+class Rule:
+    """Subclass with ``name`` (funnel stage and preset section), ``Settings``, ``signals`` (column -> Arrow
+    type name), ``measure`` and ``checks``; register it in ``curation.filters.heuristics``."""
+
+    name: ClassVar[str]
+    Settings: ClassVar[type[StrictModel]]
+    signals: ClassVar[dict[str, str]]
+
+    def measure(self, doc: Document, settings: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def checks(self, settings: Any) -> list[Check]:
+        raise NotImplementedError
+
+    def reason(self, signals: Mapping[str, Any], settings: Any) -> str | None:
+        """The first failing check's drop reason, else None."""
+        return next((c.reason for c in self.checks(settings) if c.fails(signals[c.column])), None)
+
+
+def safe_div(a: float, b: float) -> float:
+    return a / b if b else 0.0

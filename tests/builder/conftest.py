@@ -1,0 +1,47 @@
+"""Helpers for build tests: run `curation build` in-process (local executor) and read its output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from curation.cli import app
+
+
+def run_cli(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def read_docs(out: Path, folder: str) -> pl.DataFrame:
+    files = sorted((out / folder).glob("*.parquet"))
+    return pl.read_parquet(files) if files else pl.DataFrame()
+
+
+def stats_of(out: Path) -> dict[str, Any]:
+    return json.loads((out / "_run" / "stats.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def pt_build(tmp_path_factory: pytest.TempPathFactory, warc_dir: Path) -> Path:
+    """One Portuguese build over every real WARC, with rejected documents kept (shared by many tests)."""
+    out = tmp_path_factory.mktemp("pt_build")
+    from curation.builder.config import load_build_config
+    from curation.builder.run import run_build
+
+    cfg = load_build_config(
+        None,
+        {
+            "lang": ["pt"],
+            "input": [str(warc_dir / "*.warc.gz")],
+            "output": str(out),
+            "executor": "local",
+            "keep_rejected": True,
+        },
+    )
+    run_build(cfg)
+    return out

@@ -1,0 +1,170 @@
+"""CLI behaviour: one-line errors, config files, listings, resumable runs, the Ray executor."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from curation.core import schema as S
+
+from .conftest import read_docs, run_cli, stats_of
+
+SMALL = (
+    "dolma-wget-sample-0000.warc.gz",
+    "dolma-wget-sample-0001.warc.gz",
+    "warcio-example.warc.gz",
+    "resiliparse-clipped.warc.gz",
+)
+
+
+def test_missing_input_is_a_one_line_error(tmp_path: Path) -> None:
+    res = run_cli(
+        "build",
+        "--lang",
+        "en",
+        "--input",
+        str(tmp_path / "nope.warc.gz"),
+        "--output",
+        str(tmp_path / "o"),
+        "--executor",
+        "local",
+    )
+    assert isinstance(res.exception, Exception) and "input not found" in str(res.exception)
+    assert "nope.warc.gz" in str(res.exception)
+
+
+def test_errors_exit_2_with_one_line_naming_the_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "corpus.yaml"
+    cfg.write_text(yaml.safe_dump({"lang": ["pt"], "input": ["x"], "output": "o", "shard_max_dox": 3}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "curation.cli", "build", "--config", str(cfg)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "shard_max_dox" in lines[0], proc.stderr
+
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "lang": ["pt"],
+                "input": [str(tmp_path)],
+                "output": str(tmp_path / "o"),
+                "presets": {"pt": {"fineweb": {"max_newline_ratio": "lots"}}},
+            }
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "curation.cli", "build", "--config", str(cfg)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "presets.pt.fineweb.max_newline_ratio" in proc.stderr, proc.stderr
+
+
+def test_config_file_and_flags_merge(tmp_path: Path, warc_dir: Path) -> None:
+    cfg = tmp_path / "corpus.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "lang": "en",
+                "input": [str(warc_dir / SMALL[0])],
+                "output": str(tmp_path / "a"),
+                "executor": "local",
+                "presets": {"en": {"gopher_quality": {"min_doc_words": 10_000}}},
+            }
+        )
+    )
+    res = run_cli("build", "--config", str(cfg), "--output", str(tmp_path / "b"))
+    assert res.exit_code == 0, res.output
+    saved = yaml.safe_load((tmp_path / "b" / "_run" / "config.yaml").read_text())["config"]
+    assert saved["output"] == str(tmp_path / "b") and saved["lang"] == ["en"]
+    stats = stats_of(tmp_path / "b")
+    assert stats["stages"]["gopher_quality"]["dropped"]["gopher_short_doc"] >= 1  # the override took effect
+    assert not (tmp_path / "a").exists()
+
+
+def test_warc_paths_listing_expands_against_base_url(tmp_path: Path, warc_dir: Path) -> None:
+    listing = tmp_path / "warc.paths.gz"
+    listing.write_bytes(gzip.compress("".join(f"crawl-data/x/{n}\n" for n in SMALL).encode()))
+    base = tmp_path / "mirror"
+    (base / "crawl-data" / "x").mkdir(parents=True)
+    for name in SMALL:
+        shutil.copy(warc_dir / name, base / "crawl-data" / "x" / name)
+    res = run_cli(
+        "build",
+        "--lang",
+        "en",
+        "--input",
+        str(listing),
+        "--cc-base-url",
+        f"file://{base}",
+        "--limit",
+        "2",
+        "--output",
+        str(tmp_path / "o"),
+        "--executor",
+        "local",
+    )
+    assert res.exit_code == 0, res.output
+    stats = stats_of(tmp_path / "o")
+    assert stats["inputs"] == 2
+    assert stats["stages"]["warc"]["out"] == 22 + 15
+
+
+def _build(out: Path, inputs: list[str], **extra: object) -> dict:
+    from curation.builder.config import load_build_config
+    from curation.builder.run import run_build
+
+    return run_build(
+        load_build_config(
+            None, {"lang": ["en"], "input": inputs, "output": str(out), "executor": "local", **extra}
+        )
+    )
+
+
+def test_rerun_after_a_kill_has_no_duplicates_or_gaps(tmp_path: Path, warc_dir: Path) -> None:
+    inputs = [str(warc_dir / n) for n in SMALL]
+    clean = tmp_path / "clean"
+    _build(clean, inputs)
+    expected = read_docs(clean, "en")[S.ID].sort().to_list()
+    assert expected
+
+    out = tmp_path / "killed"
+    _build(out, inputs)
+    # Simulate a kill after one input's shard was renamed into place but before its completion record,
+    # plus a stale temp file from an interrupted write.
+    parts = sorted((out / "_run" / "parts").glob("*.json"))
+    parts[0].unlink()
+    (out / "en" / ".x.parquet.tmp-dead").write_bytes(b"partial")
+    stats = _build(out, inputs)
+    assert stats["inputs_processed_this_run"] == 1
+    assert read_docs(out, "en")[S.ID].sort().to_list() == expected
+    assert not list(out.rglob("*.tmp-*"))
+    again = _build(out, inputs)
+    assert again["inputs_processed_this_run"] == 0
+    assert again["stages"] == stats["stages"]
+
+
+def test_ray_executor_matches_local(tmp_path: Path, warc_dir: Path, ray_session) -> None:  # noqa: ANN001
+    inputs = [str(warc_dir / n) for n in SMALL]
+    _build(tmp_path / "local", inputs)
+    _build(tmp_path / "ray", inputs, executor="ray")
+    local = read_docs(tmp_path / "local", "en").sort(S.ID)
+    on_ray = read_docs(tmp_path / "ray", "en").sort(S.ID)
+    assert local.equals(on_ray)
+
+
+@pytest.mark.parametrize("bad", ["presets", "lang"])
+def test_invalid_values_name_their_key(tmp_path: Path, bad: str) -> None:
+    from curation.builder.config import load_build_config
+    from curation.core.errors import CurationError
+
+    values = {"lang": ["pt"], "input": ["x"], "output": "o"}
+    values[bad] = 5
+    with pytest.raises(CurationError, match=bad):
+        load_build_config(None, values)

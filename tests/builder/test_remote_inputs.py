@@ -1,0 +1,115 @@
+"""Remote inputs for real: a flaky HTTP server on 127.0.0.1 and a local S3 (moto server), compared with local files."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from curation.core import schema as S
+
+from .conftest import read_docs
+from .flaky_http import FlakyServer
+
+FILES = ("pages-dev.warc.gz", "resiliparse-clipped.warc.gz", "warcio-example.warc.gz")
+COLUMNS = [S.ID, S.URL, S.WARC_RECORD_OFFSET, S.TEXT, S.LANG, S.DUP_LINE_FRAC]
+
+
+def _build(out: Path, inputs: list[str], **extra: object) -> dict:
+    from curation.builder.config import load_build_config
+    from curation.builder.run import run_build
+
+    values = {"lang": ["de"], "input": inputs, "output": str(out), "executor": "local", **extra}
+    return run_build(load_build_config(None, values))
+
+
+@pytest.fixture(scope="module")
+def local_docs(tmp_path_factory: pytest.TempPathFactory, warc_dir: Path) -> pl.DataFrame:
+    out = tmp_path_factory.mktemp("local")
+    _build(out, [str(warc_dir / n) for n in FILES])
+    docs = read_docs(out, "de").select(COLUMNS).sort(S.ID)
+    assert len(docs) >= 10
+    return docs
+
+
+def test_flaky_http_gives_the_same_documents_as_local_files(
+    tmp_path: Path, warc_dir: Path, local_docs: pl.DataFrame
+) -> None:
+    remote = {"range_bytes": 256 * 1024, "retries": 8, "backoff_seconds": 0.05}
+    with FlakyServer(warc_dir, every=3) as server:
+        stats = _build(tmp_path, [f"{server.url}/{n}" for n in FILES], remote=remote)
+        failures = dict(server.failures)
+    assert all(n > 0 for n in failures.values()), failures  # every kind of fault really happened
+    assert sum(stats["counters"]["remote"].values()) >= failures["503"] + failures["reset"]
+    assert read_docs(tmp_path, "de").select(COLUMNS).sort(S.ID).equals(local_docs)
+
+
+def test_http_listing_and_exhausted_retries(tmp_path: Path, warc_dir: Path) -> None:
+    from curation.core.errors import CurationError
+
+    (tmp_path / "mirror").mkdir()
+    listing = tmp_path / "mirror" / "warc.paths.gz"
+    listing.write_bytes(gzip.compress(b"pages-dev.warc.gz\nmissing.warc.gz\n"))
+    with FlakyServer(warc_dir, every=10**9) as server, FlakyServer(tmp_path / "mirror", every=10**9) as lst:
+        with pytest.raises(CurationError, match="1 of 2 inputs failed"):
+            _build(
+                tmp_path / "o",
+                [f"{lst.url}/warc.paths.gz"],
+                cc_base_url=server.url,
+                remote={"retries": 1, "backoff_seconds": 0.01},
+            )
+    stats = (tmp_path / "o" / "_run" / "stats.json").read_text()
+    assert "missing.warc.gz" in stats and "input_unreadable:FileNotFoundError" in stats
+    assert len(read_docs(tmp_path / "o", "de")) >= 10  # the good input is written
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_s3_with_common_crawl_layout(tmp_path: Path, warc_dir: Path, local_docs: pl.DataFrame) -> None:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
+        s3.create_bucket(Bucket="commoncrawl")
+        prefix = "crawl-data/CC-MAIN-2020-34/segments/1596439738015.38/warc"
+        keys = [f"{prefix}/{n}" for n in FILES]
+        for key, name in zip(keys, FILES):
+            s3.upload_file(str(warc_dir / name), "commoncrawl", key)
+        s3.put_object(
+            Bucket="commoncrawl",
+            Key="crawl-data/CC-MAIN-2020-34/warc.paths.gz",
+            Body=gzip.compress(("\n".join(keys) + "\n").encode()),
+        )
+        options = {"s3": {"endpoint_url": endpoint, "key": "test", "secret": "test"}}
+        stats = _build(
+            tmp_path,
+            ["s3://commoncrawl/crawl-data/CC-MAIN-2020-34/warc.paths.gz"],
+            cc_base_url="s3://commoncrawl/",
+            storage_options=options,
+            remote={"range_bytes": 1024 * 1024},
+        )
+    finally:
+        server.stop()
+    assert stats["inputs"] == len(FILES)
+    docs = read_docs(tmp_path, "de")
+    assert docs[S.SNAPSHOT].unique().to_list() == ["CC-MAIN-2020-34"]
+    assert docs.select(COLUMNS).sort(S.ID).equals(local_docs)
