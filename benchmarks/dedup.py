@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # this file is named dedup.py: make `import dedup` find the package, not itself
+sys.path.insert(0, str(REPO))  # `benchmarks.dedup_eval` (run as a script, only benchmarks/ is on the path)
 DATA = Path(os.environ.get("CURATION_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 LABELLED = DATA / "dedup" / "near_duplicates" / "docs.jsonl.gz"
 LABEL_PREFIX = "L:"
@@ -52,7 +52,7 @@ def _text_sources() -> list[str]:
 
 def build_corpus(folder: Path, n_docs: int, window_words: int, shards: int, repeat: int = 1) -> pl.DataFrame:
     """Write the corpus shards (repeated ``repeat`` times under new ids, for volume); returns the labelled part."""
-    from curation.dedup.evaluate import load_labelled
+    from benchmarks.dedup_eval import load_labelled
 
     labelled = load_labelled(str(LABELLED)).with_columns((LABEL_PREFIX + pl.col("id")).alias("id"))
     windows: list[str] = []
@@ -80,7 +80,7 @@ def build_corpus(folder: Path, n_docs: int, window_words: int, shards: int, repe
 
 
 def _components(ids: list[str], a: list[str], b: list[str]) -> dict[str, int]:
-    from curation.dedup.evaluate import components
+    from benchmarks.dedup_eval import components
 
     index = {x: i for i, x in enumerate(ids)}
     labels = components(
@@ -90,26 +90,20 @@ def _components(ids: list[str], a: list[str], b: list[str]) -> dict[str, int]:
 
 
 def run_curation(work: Path, workers: int, executor: str, docs_per_partition: int) -> dict[str, int]:
-    from curation.dedup.config import load_dedup_config
-    from curation.dedup.run import run_dedup
+    from curation.dedup.stage import Dedup
 
     out = work / f"out-{executor}"
-    cfg = load_dedup_config(
-        None,
-        {
-            "input": [str(work / "corpus")],
-            "output": str(out),
-            "executor": executor,
-            "workers": workers,
-            "exact.enabled": False,
-            "url.enabled": False,
-            "write_removed": True,
-            "minhash.bands": BANDS,
-            "minhash.rows": ROWS,
-            "docs_per_partition": docs_per_partition,
-        },
+    Dedup.call(
+        input=[str(work / "corpus")],
+        output=str(out),
+        executor=executor,
+        workers=workers,
+        exact={"enabled": False},
+        url={"enabled": False},
+        write_removed=True,
+        minhash={"bands": BANDS, "rows": ROWS},
+        docs_per_partition=docs_per_partition,
     )
-    run_dedup(cfg)
     kept = pl.read_parquet(out / "*.parquet", columns=["id"])
     removed = pl.read_parquet(out / "removed" / "*.parquet", columns=["id", "dup_survivor_id"])
     ids = kept["id"].to_list() + removed["id"].to_list()
@@ -264,7 +258,7 @@ def measure(method: str, work: Path, workers: int, docs_per_partition: int = DOC
 
 
 def score(result: dict, labelled: pl.DataFrame) -> dict:
-    from curation.dedup.evaluate import labelled_pairs, prf, threshold_truth
+    from benchmarks.dedup_eval import labelled_pairs, prf, threshold_truth
 
     pred = [result["labels"][doc_id] for doc_id in labelled["id"]]
     truth = threshold_truth(labelled.height, labelled_pairs(labelled, NGRAM), THRESHOLD)

@@ -20,12 +20,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from curation.core import schema as S
-from curation.core.io import iter_jsonl
 from curation.core.config import load_config
+from curation.core.io import iter_jsonl
 from curation.core.stage import run_stage
 from curation.dedup.config import DedupConfig
-from curation.dedup.stage import Dedup
 from curation.dedup.shingles import jaccard, shingle
+from curation.dedup.stage import Dedup
 
 JACCARD_BANDS = (0.0, 0.5, 0.7, 0.8, 0.9, 1.01)
 

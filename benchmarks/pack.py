@@ -5,7 +5,8 @@ Same documents (all of ../shared/data/text/pt/machado_de_assis and ../shared/dat
 source's share of tokens) and packs fixed-length sequences with EOS, boundaries, interleaving and a seeded
 shuffle; the reference tokenizes, appends EOS, shuffles documents and writes its .ds token file.
 Reported: tokens per CPU-second of the process (= per core; CPU time, not wall time, because the 2-core
-test machine is shared) and the ratio ours / reference.
+test machine is shared) and the ratio ours / reference. Ours runs the stages in-process (``Mix.call``,
+``Pack.call``, local executor), so their times include each stage's run evidence (config, stats, plot).
 
     python benchmarks/pack.py [--repeat 2] [--seq-len 2048]
 """
@@ -35,36 +36,36 @@ def spec_dict(weights: dict[str, float], total_tokens: int, seq_len: int) -> dic
 
 
 def run_ours(work: Path, seq_len: int) -> dict[str, float]:
-    from curation.mixer.manifest import compile_manifest, count_sources, source_items, write_manifest
-    from curation.mixer.pack import PackOptions, run_pack
+    from curation.mixer.manifest import Mix, load_manifest
+    from curation.mixer.pack import Pack
     from curation.mixer.schedule import largest_remainder
-    from curation.mixer.spec import MixSpec, validate_spec
-    from curation.mixer.tokenizer import load_tokenizer, tokenizer_fingerprint
 
-    probe = validate_spec(MixSpec.model_validate(spec_dict({"pt": 0.5, "en_replay": 0.5}, seq_len, seq_len)))
+    cache = str(work / "token_cache")  # shared by the probe mix, the real mix and pack
     start = time.process_time()
-    counts = count_sources(probe, source_items(probe), work / "mix" / "_run" / "token_cache")
+    # a one-sequence probe mix tokenizes every file (exact counts, token cache): the cost of `curation mix`
+    Mix.call(
+        **spec_dict({"pt": 0.5, "en_replay": 0.5}, seq_len, seq_len),
+        output=str(work / "probe"),
+        token_cache=cache,
+    )
     count_seconds = time.process_time() - start
-    avail = {n: sum(f["tokens"] for f in fs) for n, fs in counts.items()}
+    probe = load_manifest(str(work / "probe"))
+    avail = {n: sum(f["tokens"] for f in e["files"]) for n, e in probe["sources"].items()}
     total = sum(avail.values())
     # one epoch: each source's weight is its share of the tokens, the budget all of them (whole sequences)
     seqs = {n: avail[n] // seq_len for n in avail}
     shares = largest_remainder(10**6, list(seqs.values()))
     weights = {n: s / 10**6 for n, s in zip(seqs, shares, strict=True)}
-    spec = validate_spec(
-        MixSpec.model_validate(
-            {**spec_dict(weights, sum(seqs.values()) * seq_len, seq_len), "allow_renormalize": True}
-        )
-    )
-    manifest = compile_manifest(spec, counts, tokenizer_fingerprint(load_tokenizer(spec.tokenizer)))
-    write_manifest(manifest, work / "mix")
+    spec = {**spec_dict(weights, sum(seqs.values()) * seq_len, seq_len), "allow_renormalize": True}
+    Mix.call(**spec, output=str(work / "mix"), token_cache=cache)  # planning only: every file is cached
+    manifest = load_manifest(str(work / "mix"))
     start = time.process_time()
-    run_pack(PackOptions(manifest=str(work / "mix"), output=str(work / "packed"), executor="local"))
+    Pack.call(manifest=str(work / "mix"), output=str(work / "packed"), executor="local")
     pack_seconds = time.process_time() - start
     return {
         "tokens_counted": total,
         "tokens_packed": manifest["total_tokens"],
-        "text_bytes": sum(f["text_bytes"] for fs in counts.values() for f in fs),
+        "text_bytes": sum(f["text_bytes"] for e in probe["sources"].values() for f in e["files"]),
         "mix_seconds": count_seconds,
         "pack_seconds": pack_seconds,
     }

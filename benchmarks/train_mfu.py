@@ -44,10 +44,8 @@ LLAMA_1B: dict[str, Any] = {  # TinyLlama-1.1B shapes
 
 def pack_real_text(out: Path, seq_len: int, total_tokens: int) -> Path:
     """Plan and pack pt + en text with the mixer; sources repeat (max_epochs) to reach the budget."""
-    from curation.core.io import atomic_write_yaml
-    from curation.mixer.manifest import run_mix
-    from curation.mixer.pack import PackOptions, run_pack
-    from curation.mixer.spec import load_spec
+    from curation.mixer.manifest import Mix
+    from curation.mixer.pack import Pack
 
     spec = {
         "tokenizer": str(TOKENIZER),
@@ -68,9 +66,8 @@ def pack_real_text(out: Path, seq_len: int, total_tokens: int) -> Path:
             },
         },
     }
-    atomic_write_yaml(out / "spec.yaml", spec)
-    run_mix(load_spec(out / "spec.yaml"), out / "mix")
-    run_pack(PackOptions(manifest=str(out / "mix"), output=str(out / "packed"), executor="local"))
+    Mix.call(**spec, output=str(out / "mix"))
+    Pack.call(manifest=str(out / "mix"), output=str(out / "packed"), executor="local")
     return out / "packed"
 
 
@@ -80,28 +77,27 @@ def steady_tokens_per_second(step_seconds: list[float], tokens_per_step: int, wa
 
 
 def run_ours(args: argparse.Namespace, packed: Path, model_keys: dict[str, Any], out: Path) -> dict[str, Any]:
-    from curation.train.run import train
+    from curation.train.run import Train
 
-    summary = train(
-        {
-            "data": str(packed),
-            "output": str(out),
-            "model": {
-                "config": model_keys,
-                "compile": args.compile,
-                "gradient_checkpointing": args.gradient_checkpointing,
-            },
-            "max_steps": args.steps,
-            "global_batch_tokens": args.seq_len * args.micro_batch_size * args.accumulation,
-            "micro_batch_size": args.micro_batch_size,
-            "intra_doc_mask": args.intra_doc_mask,
-            "schedule": {"kind": "cosine", "lr": 3e-4, "min_lr": 3e-5, "warmup_steps": 2},
-            "checkpoint": {"final": False},
-            "export": False,
-            "device": args.device,
-            "peak_tflops": args.peak_tflops,
-        }
+    stats = Train.call(
+        data=str(packed),
+        output=str(out),
+        model={
+            "config": model_keys,
+            "compile": args.compile,
+            "gradient_checkpointing": args.gradient_checkpointing,
+        },
+        max_steps=args.steps,
+        global_batch_tokens=args.seq_len * args.micro_batch_size * args.accumulation,
+        micro_batch_size=args.micro_batch_size,
+        intra_doc_mask=args.intra_doc_mask,
+        schedule={"kind": "cosine", "lr": 3e-4, "min_lr": 3e-5, "warmup_steps": 2},
+        checkpoint={"final": False},
+        export=False,
+        device=args.device,
+        peak_tflops=args.peak_tflops,
     )
+    summary = stats["summary"]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     tokens_per_step = args.seq_len * args.micro_batch_size * args.accumulation
     seconds = [tokens_per_step / r["tokens_per_s"] for r in records if "loss" in r]

@@ -30,7 +30,8 @@ from rich.table import Table
 
 from curation.core.config import RUNTIME, StageConfig
 from curation.core.errors import CurationError
-from curation.core.stage import Run, Stage, stderr as console
+from curation.core.stage import Run, Stage
+from curation.core.stage import stderr as console
 
 SEQ_LEN = 128
 BATCH_SEQUENCES = 16
@@ -39,14 +40,20 @@ HELDOUT_EN = 6  # last State of the Union addresses (sorted by name), never trai
 
 
 def default_data_dir() -> str:
-    return os.environ.get("CURATION_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    return os.environ.get(
+        "CURATION_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    )
 
 
 class DemoConfig(StageConfig):
     """The whole product end to end on the sample data, in a few minutes on 2 CPU cores."""
 
-    output: str = Field("demo-out", description="Run directory of the demo.", json_schema_extra={"short": "-o"})
-    data: str = Field(default_factory=default_data_dir, description="The sample data (default: $CURATION_DATA).")
+    output: str = Field(
+        "demo-out", description="Run directory of the demo.", json_schema_extra={"short": "-o"}
+    )
+    data: str = Field(
+        default_factory=default_data_dir, description="The sample data (default: $CURATION_DATA)."
+    )
     lang: str = Field("pt", description="Target language.")
     base_steps: int = Field(600, gt=0, description="Steps of the English base model.")
     cpt_steps: int = Field(300, gt=0, description="Steps of each continued-pretraining run.")
@@ -168,7 +175,9 @@ class Demo(Stage[DemoConfig]):
             raise CurationError(f"sample data not found at {data} (set CURATION_DATA or --data)")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        os.environ.setdefault("OMP_NUM_THREADS", "1")  # a tiny model: threads only contend on a 2-core machine
+        os.environ.setdefault(
+            "OMP_NUM_THREADS", "1"
+        )  # a tiny model: threads only contend on a 2-core machine
         return run_demo(self.cfg, data, Path(self.cfg.output).resolve())
 
     def render(self, stats: dict[str, Any]) -> Any:

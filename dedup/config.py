@@ -57,8 +57,8 @@ class DedupConfig(StageConfig, ParallelConfig):
     docs_per_partition: int = Field(500_000, ge=1, description="Documents per partition when sizing them.")
     max_cc_rounds: int = Field(200, ge=1, description="Rounds of label propagation at most.")
     keep_work: bool = Field(False, description="Keep the intermediate files.", json_schema_extra=RUNTIME)
-    stop_after: Literal["records", "exact", "url", "bands", "verify", "components", "clusters"] | None = Field(
-        None, description="Stop after this step (rerun to go on).", json_schema_extra=RUNTIME
+    stop_after: Literal["records", "exact", "url", "bands", "verify", "components", "clusters"] | None = (
+        Field(None, description="Stop after this step (rerun to go on).", json_schema_extra=RUNTIME)
     )
 
     @field_validator("input", mode="before")

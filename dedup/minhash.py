@@ -32,11 +32,6 @@ def optimal_bands_rows(threshold: float, num_perm: int, fp_weight: float = 0.5) 
     return best
 
 
-def collision_probability(similarity: float, bands: int, rows: int) -> float:
-    """Probability that two documents of Jaccard ``similarity`` share at least one band."""
-    return 1.0 - (1.0 - similarity**rows) ** bands
-
-
 class MinHasher:
     """``num_perm`` hash functions ``h -> (a*h + b) mod 2^64 >> 32`` (multiply-shift), applied as one
     ``(num_perm x n_shingles)`` numpy operation per chunk of documents."""

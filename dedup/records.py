@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+
 from curation.core import io
 from curation.core import schema as S
 from curation.dedup.config import KEEP_LATEST, KEEP_LONGEST, DedupConfig

@@ -91,15 +91,35 @@ class Dedup(Stage[DedupConfig]):
         # token hashes come from polars and are only stable within one polars version
         return [self.plan.shards, self.plan.partitions, pl.__version__]
 
+    def _drop_stale_records(self, run: Run) -> None:
+        """A finished run removes its work directory but keeps its completion records. If an output shard
+        was lost since, the steps before ``write`` must run again: their outputs were in the work directory
+        (without this, ``write`` would find no decisions for the shard)."""
+        if io.exists(run.work_dir):
+            return
+        written = run.records("write")
+        keys = [str(i) for i in range(len(self.plan.shards))]
+        if all(k in written and all(io.exists(o) for o in written[k]["outputs"]) for k in keys):
+            return
+        for path in io.find(io.join(run.run_dir, S.DONE_DIR), "*.json"):
+            # <step>/<unit>.json of every step but write (done/ itself holds the config fingerprint)
+            if os.path.basename(os.path.dirname(path)) not in ("write", S.DONE_DIR):
+                io.remove(path)
+
     def run(self, run: Run) -> dict[str, Any]:
         from curation.dedup.stages import CLUSTER_SIZE_COUNTER
 
+        self._drop_stale_records(run)
         finished = self._steps(run)
         if finished and not self.cfg.keep_work:
             io.remove_tree(run.work_dir)
         stages = run.stats.stages
         kinds = {
-            k: {"docs_in": stages[k]["in"], "docs_out": stages[k]["out"], "docs_removed": stages[k]["in"] - stages[k]["out"]}
+            k: {
+                "docs_in": stages[k]["in"],
+                "docs_out": stages[k]["out"],
+                "docs_removed": stages[k]["in"] - stages[k]["out"],
+            }
             for k in ("exact", "url", "minhash")
             if k in stages
         }
@@ -119,7 +139,9 @@ class Dedup(Stage[DedupConfig]):
         }
 
     def _step(self, run: Run, name: str, tasks: range, fn: Any, *args: Any) -> dict[str, dict[str, Any]]:
-        return run.map(name, [Unit(str(t), t) for t in tasks], fn, self.plan, *args, description=f"dedup {name}")
+        return run.map(
+            name, [Unit(str(t), t) for t in tasks], fn, self.plan, *args, description=f"dedup {name}"
+        )
 
     def _components(self, run: Run) -> int:
         """Label propagation rounds until one sends no message; returns that round (its labels are final)."""
@@ -178,7 +200,13 @@ class Dedup(Stage[DedupConfig]):
         buckets = summary["cluster_size_buckets"]
         if buckets:
             path = io.join(run.run_dir, "cluster_sizes.png")
-            bar_plot(list(buckets), list(buckets.values()), path, "kept documents by duplicate-cluster size", "clusters")
+            bar_plot(
+                list(buckets),
+                list(buckets.values()),
+                path,
+                "kept documents by duplicate-cluster size",
+                "clusters",
+            )
 
     def render(self, stats: dict[str, Any]) -> RenderableType:
         s = stats["summary"]

@@ -5,7 +5,7 @@ at least one doc). Every (document, task) is sent to the judge with the task's p
 concurrency. Answers go to an append-only JSONL cache keyed by doc id + task + judge model + prompt hash, so
 a rerun (after a kill, or with more tasks) only asks what is missing. The output ``labelled.parquet`` has the
 sample's ``id``, ``text``, stratum column and one integer column per task (null where no score could be
-parsed); ``curation classifier train --label-col edu`` reads it directly.
+parsed); ``curation classifier train --label-column edu`` reads it directly.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ STAGE = "annotate"
 class AnnotateConfig(StageConfig):
     """Ask an LLM judge for 0-5 scores on a stratified sample; write labelled.parquet (cached, resumable)."""
 
-    input: list[str] = Field(min_length=1, description="Parquet shards, dirs or globs.", json_schema_extra={"short": "-i"})
+    input: list[str] = Field(
+        min_length=1, description="Parquet shards, dirs or globs.", json_schema_extra={"short": "-i"}
+    )
     tasks: list[str] = Field(default_factory=lambda: ["edu", "stem", "toxicity"], description="Prompt names.")
     sample_docs: int = Field(1000, gt=0, description="Documents to sample.")
     stratify_column: str = Field(S.LANG, description="Column to stratify the sample by.")

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from curation.core.errors import CurationError
 from curation.core import io
+from curation.core.errors import CurationError
 from curation.core.schema import CLASSIFIER_CARD
 
 TARGETS = ("binary", "classes", "regression")

@@ -25,7 +25,9 @@ SUM_PREFIX = "sum:"
 class ScoreConfig(StageConfig, ParallelConfig):
     """Add <task>_score (and badword_count/badword_ratio) columns to Parquet shards."""
 
-    input: list[str] = Field(min_length=1, description="Parquet shards, dirs or globs.", json_schema_extra={"short": "-i"})
+    input: list[str] = Field(
+        min_length=1, description="Parquet shards, dirs or globs.", json_schema_extra={"short": "-i"}
+    )
     classifier: list[str] = Field(
         default_factory=list,
         description="[TASK=]model dir from `classifier train`, fastText .bin/.ftz, HF model dir or hub id.",
@@ -58,7 +60,9 @@ class ShardScorer:
 
     @classmethod
     def of(cls, cfg: ScoreConfig) -> ShardScorer:
-        return cls(cfg.classifier, cfg.badwords, cfg.text_column, cfg.badword_lang, cfg.batch_size, cfg.device)
+        return cls(
+            cfg.classifier, cfg.badwords, cfg.text_column, cfg.badword_lang, cfg.batch_size, cfg.device
+        )
 
     def score_table(self, table: Any, stats: Stats, src: str = "") -> Any:
         """Add the score (and bad-word) columns to a pyarrow ``table``; also used inside `curation build`."""
@@ -130,7 +134,9 @@ class Score(Stage[ScoreConfig]):
         """One GPU per actor when a transformers model is used and the cluster has GPUs, else one CPU."""
         from curation.filters.scoring import backend_of
 
-        if self.cfg.executor == "local" or not any(backend_of(s) == "transformers" for s in self.cfg.classifier):
+        if self.cfg.executor == "local" or not any(
+            backend_of(s) == "transformers" for s in self.cfg.classifier
+        ):
             return {"num_cpus": 1}
         import ray
 
@@ -154,7 +160,9 @@ class Score(Stage[ScoreConfig]):
         run.map("score", units, score_shard, setup=_ScorerSetup(cfg), resources=self._resources())
         docs = run.stats.stages.get(STAGE, {}).get("out", 0)
         mean = {
-            k[len(SUM_PREFIX) :]: v / docs for k, v in run.stats.totals.items() if k.startswith(SUM_PREFIX) and docs
+            k[len(SUM_PREFIX) :]: v / docs
+            for k, v in run.stats.totals.items()
+            if k.startswith(SUM_PREFIX) and docs
         }
         return ScoreSummary(shards=len(units), documents=docs, mean=mean)
 

@@ -34,16 +34,24 @@ class ClassifierTrainConfig(StageConfig):
     data: str = Field(description="Labelled Parquet (file/dir), CSV or JSONL.")
     text_column: str = Field(S.TEXT, description="Column holding the text.")
     label_column: str | None = Field(None, description="Column holding the label.")
-    label_sql: str | None = Field(None, description="SQL expression for the label instead, e.g. GREATEST(a, b) >= 2.")
-    backend: Backend = Field("auto", description="auto (tfidf below auto_fasttext_rows rows), tfidf, fasttext, transformers.")
+    label_sql: str | None = Field(
+        None, description="SQL expression for the label instead, e.g. GREATEST(a, b) >= 2."
+    )
+    backend: Backend = Field(
+        "auto", description="auto (tfidf below auto_fasttext_rows rows), tfidf, fasttext, transformers."
+    )
     target: Target = Field("auto", description="auto, binary, classes or regression.")
     positive_label: str | None = Field(None, description="Label whose probability is the score.")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="Held-out share (stratified).")
     seed: int = Field(0, description="Split and training seed.")
     auto_fasttext_rows: int = Field(50_000, description="Labelled rows from which auto picks fastText.")
-    encoder: str | None = Field(None, description="Local dir or hub id of the encoder for backend transformers.")
+    encoder: str | None = Field(
+        None, description="Local dir or hub id of the encoder for backend transformers."
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="Backend hyper-parameters.")
-    baseline_badwords: list[str] = Field(default_factory=list, description="LDNOOBW dirs: report a bad-word baseline.")
+    baseline_badwords: list[str] = Field(
+        default_factory=list, description="LDNOOBW dirs: report a bad-word baseline."
+    )
     baseline_lang: str | None = Field(None, description="Language of the baseline word lists.")
 
 
@@ -111,7 +119,9 @@ def evaluate(card: ClassifierCard, scores: np.ndarray, truth: list[str], out: Pa
     return report
 
 
-def baseline(cfg: ClassifierTrainConfig, texts: list[str], truth: list[str], card: ClassifierCard) -> dict[str, Any]:
+def baseline(
+    cfg: ClassifierTrainConfig, texts: list[str], truth: list[str], card: ClassifierCard
+) -> dict[str, Any]:
     """The bad-word count as a score on the same held-out rows (ROC-AUC or Spearman)."""
     from scipy.stats import spearmanr
     from sklearn.metrics import roc_auc_score

@@ -22,7 +22,9 @@ STAGE = "where"
 class FilterConfig(StageConfig):
     """Keep the rows of Parquet shards where an SQL condition on their columns holds."""
 
-    input: list[str] = Field(min_length=1, description="Parquet shards, dirs or globs.", json_schema_extra={"short": "-i"})
+    input: list[str] = Field(
+        min_length=1, description="Parquet shards, dirs or globs.", json_schema_extra={"short": "-i"}
+    )
     where: str = Field(description='SQL condition, e.g. "edu_score >= 3 and toxicity_score < 0.5".')
 
 

@@ -21,7 +21,6 @@ from curation.core.errors import CurationError
 from curation.core.schema import PACK_FORMAT_VERSION, PACK_INFO_FILE, PACK_SHARD_ARRAYS, PACK_TOKENIZER_DIR
 
 
-
 def segment_ids(seq_len: int, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Document index (0, 1, 2...) and position (restarting at 0) of every token, from document starts."""
     flags = np.zeros(seq_len, dtype=np.int64)
@@ -68,7 +67,9 @@ class PackedDataset(Dataset):
     def _shard(self, k: int) -> dict[str, np.ndarray]:
         if k not in self._arrays:
             entry = self.info["shards"][k]
-            self._arrays[k] = {key: np.load(self.path / entry[key], mmap_mode="r") for key in PACK_SHARD_ARRAYS}
+            self._arrays[k] = {
+                key: np.load(self.path / entry[key], mmap_mode="r") for key in PACK_SHARD_ARRAYS
+            }
         return self._arrays[k]
 
     def locate(self, index: int) -> tuple[int, int]:

@@ -28,12 +28,16 @@ GROUP_KEYS = ["source", "lang", "score", "bucket"]
 class InventoryConfig(StageConfig, ParallelConfig):
     """Token counts per source (folder), language and score bucket: a table and inventory.parquet."""
 
-    input: list[str] = Field(min_length=1, description="Parquet/JSONL/txt files, dirs or globs.", json_schema_extra={"short": "-i"})
+    input: list[str] = Field(
+        min_length=1, description="Parquet/JSONL/txt files, dirs or globs.", json_schema_extra={"short": "-i"}
+    )
     tokenizer: str = Field(description="Tokenizer: .json, .model, HF dir or cached hub id.")
     text_column: str = Field(TEXT, description="Column holding the text.")
 
 
 def _aggregate(df: pl.DataFrame, by: list[pl.Expr]) -> pl.DataFrame:
+    import polars as pl
+
     return df.group_by(by).agg(
         pl.len().cast(pl.Int64).alias("docs"), pl.col("tokens").sum(), pl.col("text_bytes").sum()
     )
@@ -91,11 +95,15 @@ class Inventory(Stage[InventoryConfig]):
         cfg = self.cfg
         files = source_files(cfg.input, "inventory")
         units = [Unit(path_key(f), f) for f in files]
-        records = run.map("inventory", units, inventory_file, cfg.tokenizer, cfg.text_column, description="counting tokens")
+        records = run.map(
+            "inventory", units, inventory_file, cfg.tokenizer, cfg.text_column, description="counting tokens"
+        )
         rows = [row for record in records.values() for row in record["result"]]
         schema = {"source": pl.String, "lang": pl.String, "score": pl.String, "bucket": pl.Int64}
         table = (
-            pl.DataFrame(rows, schema={**schema, "docs": pl.Int64, "tokens": pl.Int64, "text_bytes": pl.Int64})
+            pl.DataFrame(
+                rows, schema={**schema, "docs": pl.Int64, "tokens": pl.Int64, "text_bytes": pl.Int64}
+            )
             .group_by(GROUP_KEYS)
             .agg(pl.col("docs").sum(), pl.col("tokens").sum(), pl.col("text_bytes").sum())
             .sort(GROUP_KEYS, nulls_last=False)
@@ -128,4 +136,6 @@ class Inventory(Stage[InventoryConfig]):
         from curation.mixer.manifest import table
 
         inventory = self._table()
-        return table(f"inventory ({self.cfg.output})", inventory.columns, [list(r) for r in inventory.iter_rows()])
+        return table(
+            f"inventory ({self.cfg.output})", inventory.columns, [list(r) for r in inventory.iter_rows()]
+        )

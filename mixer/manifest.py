@@ -59,7 +59,9 @@ def compile_manifest(spec: MixSpec, counts: FileCounts, tok_fp: str, token_cache
     num_sequences = spec.total_tokens // spec.seq_len
     phases = spec.phase_list()
     phase_seqs = dict(
-        zip([p.name for p in phases], largest_remainder(num_sequences, [p.share for p in phases]), strict=True)
+        zip(
+            [p.name for p in phases], largest_remainder(num_sequences, [p.share for p in phases]), strict=True
+        )
     )
     weights = {p.name: spec.phase_weights(p) for p in phases}
     caps = {n: SourceCapacity(n, e["available_tokens"], e["max_epochs"]) for n, e in sources.items()}
@@ -68,10 +70,15 @@ def compile_manifest(spec: MixSpec, counts: FileCounts, tok_fp: str, token_cache
         seqs = sum(alloc[p][name] for p in alloc)
         entry["sequences"] = seqs
         entry["tokens"] = seqs * spec.seq_len
-        entry["epochs"] = round(entry["tokens"] / entry["available_tokens"], 6) if entry["available_tokens"] else 0.0
+        entry["epochs"] = (
+            round(entry["tokens"] / entry["available_tokens"], 6) if entry["available_tokens"] else 0.0
+        )
         entry["share"] = round(seqs / num_sequences, 6)
     files = sorted({(f["path"], f["size_bytes"], f["mtime_ns"]) for fs in counts.values() for f in fs})
-    plan = spec.model_dump(mode="json", exclude={"output", "executor", "workers", "ray_address", "token_cache", "storage_options"})
+    plan = spec.model_dump(
+        mode="json",
+        exclude={"output", "executor", "workers", "ray_address", "token_cache", "storage_options"},
+    )
     body = {
         "manifest_version": MANIFEST_VERSION,
         "tokenizer": spec.tokenizer,
@@ -100,7 +107,9 @@ def compile_manifest(spec: MixSpec, counts: FileCounts, tok_fp: str, token_cache
     return {"fingerprint": fingerprint({k: v for k, v in body.items() if k != "token_cache"}), **body}
 
 
-def count_tokens(run: Run, items: list[tuple[str, Any]], tokenizer: str, token_cache: str) -> dict[tuple, dict[str, Any]]:
+def count_tokens(
+    run: Run, items: list[tuple[str, Any]], tokenizer: str, token_cache: str
+) -> dict[tuple, dict[str, Any]]:
     """Token counts of every (file, read options), from the shared cache or tokenized now (one unit per
     file); returns each item's cache record result."""
     from curation.mixer.tokenizer import load_tokenizer, tokenizer_fingerprint, vocab_size
@@ -176,7 +185,9 @@ class Mix(Stage[MixSpec]):
         manifest = load_manifest(self.cfg.output)
         labels = [f"{p['name']}/{n}" for p in manifest["phases"] for n in p["tokens"]]
         values = [t for p in manifest["phases"] for t in p["tokens"].values()]
-        bar_plot(labels, values, io.join(run.run_dir, "tokens_by_phase_source.png"), "planned tokens", "tokens")
+        bar_plot(
+            labels, values, io.join(run.run_dir, "tokens_by_phase_source.png"), "planned tokens", "tokens"
+        )
         recorder = Console(record=True, file=StringIO(), width=120)
         recorder.print(plan_tables(manifest, self.cfg.output))
         io.write_text(io.join(self.cfg.output, SUMMARY_FILE), recorder.export_text())
@@ -193,7 +204,16 @@ def plan_tables(manifest: dict[str, Any], output: str) -> Group:
         for n in p["tokens"]
     ]
     per_source = [
-        [n, len(e["files"]), e["rows"], e["available_tokens"], e["tokens"], e["share"], e["epochs"], e["max_epochs"]]
+        [
+            n,
+            len(e["files"]),
+            e["rows"],
+            e["available_tokens"],
+            e["tokens"],
+            e["share"],
+            e["epochs"],
+            e["max_epochs"],
+        ]
         for n, e in manifest["sources"].items()
     ]
     return Group(

@@ -144,10 +144,14 @@ def shard_ranges(num_sequences: int, sequences_per_shard: int) -> list[range]:
 class PackConfig(StageConfig, ParallelConfig):
     """Tokenize a manifest's sources and write interleaved fixed-length sequences as memmap shards."""
 
-    manifest: str = Field(description="manifest.json of `curation mix` (or its folder).", json_schema_extra={"short": "-m"})
+    manifest: str = Field(
+        description="manifest.json of `curation mix` (or its folder).", json_schema_extra={"short": "-m"}
+    )
     sequences_per_shard: int = Field(8192, gt=0, description="Sequences per token shard.")
     token_cache: str | None = Field(
-        None, description="Token cache folder (default: the manifest's, filled by mix).", json_schema_extra=RUNTIME
+        None,
+        description="Token cache folder (default: the manifest's, filled by mix).",
+        json_schema_extra=RUNTIME,
     )
 
 
@@ -157,12 +161,18 @@ def check_inputs_unchanged(manifest: dict[str, Any]) -> None:
     for name, entry in manifest["sources"].items():
         for f in entry["files"]:
             if not os.path.isfile(f["path"]):
-                raise CurationError(f"source '{name}': input missing since the manifest was written: {f['path']}")
+                raise CurationError(
+                    f"source '{name}': input missing since the manifest was written: {f['path']}"
+                )
             if file_identity(f["path"]) != {k: f[k] for k in ("path", "size_bytes", "mtime_ns")}:
-                raise CurationError(f"source '{name}': input changed since the manifest was written: {f['path']}")
+                raise CurationError(
+                    f"source '{name}': input changed since the manifest was written: {f['path']}"
+                )
 
 
-def load_sources(run: Run, manifest: dict[str, Any], token_cache: str) -> dict[str, list[dict[str, np.ndarray]]]:
+def load_sources(
+    run: Run, manifest: dict[str, Any], token_cache: str
+) -> dict[str, list[dict[str, np.ndarray]]]:
     """Token arrays of every (source, file): from the token cache (filled by `curation mix`, or by a killed
     pack), else tokenized now in parallel; each file's token count is checked against the manifest."""
     from curation.mixer.manifest import count_tokens
@@ -207,7 +217,9 @@ class Layout:
 def write_shard(item: tuple[int, range], layout: Layout) -> UnitResult:
     index, rows = item
     entry = shard_entry(index, len(rows))
-    arrays = shard_arrays(rows, layout.slot_source, layout.slot_chunk, layout.streams, layout.seq_len, layout.dtype)
+    arrays = shard_arrays(
+        rows, layout.slot_source, layout.slot_chunk, layout.streams, layout.seq_len, layout.dtype
+    )
     outputs = []
     for name, array in arrays.items():
         outputs.append(io.join(layout.output, entry[name]))
@@ -239,13 +251,17 @@ class Pack(Stage[PackConfig]):
         tokenizer = load_tokenizer(manifest["tokenizer"])
         tok_fp = tokenizer_fingerprint(tokenizer)
         if tok_fp != manifest["tokenizer_fingerprint"]:
-            raise CurationError(f"tokenizer {manifest['tokenizer']} differs from the one the manifest was planned with")
+            raise CurationError(
+                f"tokenizer {manifest['tokenizer']} differs from the one the manifest was planned with"
+            )
         check_inputs_unchanged(manifest)
         vocab = vocab_size(tokenizer)
         dtype = token_dtype(vocab)
         caches = load_sources(run, manifest, cfg.token_cache or manifest["token_cache"])
         streams = [
-            SourceStream.build(caches[name], int(e["tokens"]), float(e["max_epochs"]), source_seed(manifest["seed"], name))
+            SourceStream.build(
+                caches[name], int(e["tokens"]), float(e["max_epochs"]), source_seed(manifest["seed"], name)
+            )
             for name, e in manifest["sources"].items()
         ]
         slot_source, slot_chunk = slot_plan(manifest)
@@ -271,7 +287,9 @@ class Pack(Stage[PackConfig]):
             "num_tokens": int(manifest["total_tokens"]),
             "sources": names,
             "tokens_per_source": {n: int(e["tokens"]) for n, e in manifest["sources"].items()},
-            "phases": [{"name": p["name"], "num_sequences": int(p["num_sequences"])} for p in manifest["phases"]],
+            "phases": [
+                {"name": p["name"], "num_sequences": int(p["num_sequences"])} for p in manifest["phases"]
+            ],
             "shards": [records[u.key]["result"] for u in units],
         }
         io.write_json(io.join(cfg.output, PACK_INFO_FILE), info)
@@ -284,11 +302,17 @@ class Pack(Stage[PackConfig]):
         seq_len = stats["summary"]["seq_len"]
         names = list(self.manifest["sources"])
         tokens = [realised.get(n, 0) * seq_len for n in names]
-        bar_plot(names, tokens, io.join(run.run_dir, "tokens_by_source.png"), "packed tokens by source", "tokens")
+        bar_plot(
+            names, tokens, io.join(run.run_dir, "tokens_by_source.png"), "packed tokens by source", "tokens"
+        )
 
     def render(self, stats: dict[str, Any]) -> Any:
         from curation.mixer.manifest import table
 
         s = stats["summary"]
         rows = [[n, t] for n, t in s["tokens_per_source"].items()]
-        return table(f"{self.cfg.output}: {s['num_sequences']:,} sequences of {s['seq_len']}", ["source", "tokens"], rows)
+        return table(
+            f"{self.cfg.output}: {s['num_sequences']:,} sequences of {s['seq_len']}",
+            ["source", "tokens"],
+            rows,
+        )

@@ -63,9 +63,13 @@ class PhaseSpec(StrictModel):
 class MixSpec(StageConfig, ParallelConfig):
     """Compile a mixture spec into manifest.json: exact tokens per phase and source."""
 
-    tokenizer: str = Field(description="tokenizers JSON, HF tokenizer dir, SentencePiece .model or cached hub id.")
+    tokenizer: str = Field(
+        description="tokenizers JSON, HF tokenizer dir, SentencePiece .model or cached hub id."
+    )
     seq_len: int = Field(gt=1, description="Tokens per packed sequence.")
-    total_tokens: int = Field(gt=0, description="Tokens of the whole mixture (rounded down to whole sequences).")
+    total_tokens: int = Field(
+        gt=0, description="Tokens of the whole mixture (rounded down to whole sequences)."
+    )
     seed: int = Field(0, description="Seed of repetition order and shuffling.")
     allow_renormalize: bool = Field(False, description="Hold sources short of their share at their cap.")
     sources: dict[str, SourceSpec] = Field(

@@ -94,7 +94,9 @@ def open_cache(cache_dir: str, key: str) -> dict[str, np.ndarray]:
     return {"tokens": np.load(paths["tokens"], mmap_mode="r"), **arrays}
 
 
-def tokenize_file(item: FileItem, tokenizer_name: str, tokenizer_fp: str, cache_dir: str, dtype: str) -> UnitResult:
+def tokenize_file(
+    item: FileItem, tokenizer_name: str, tokenizer_fp: str, cache_dir: str, dtype: str
+) -> UnitResult:
     """Write the file's token ids (documents back to back, each ending in EOS), lengths and up-weights.
 
     The result (also the cache entry's record) is the file's identity, rows kept, tokens, tokens of rows with

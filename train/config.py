@@ -38,7 +38,8 @@ TINY_LLAMA: dict[str, Any] = {
 class ModelConfig(StrictModel):
     name_or_path: str | None = Field(None, description="Pretrained model: local directory or hub id.")
     config: dict[str, Any] | None = Field(
-        None, description="Or a new model from config keys: hidden_size=64 ... (model_type defaults to llama)."
+        None,
+        description="Or a new model from config keys: hidden_size=64 ... (model_type defaults to llama).",
     )
     attn_implementation: str = Field("sdpa", description="sdpa, eager or flash_attention_2.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward.")
@@ -47,7 +48,9 @@ class ModelConfig(StrictModel):
     @model_validator(mode="after")
     def _one_source(self) -> ModelConfig:
         if (self.name_or_path is None) == (self.config is None):
-            raise ValueError("give exactly one of model.name_or_path (pretrained) or model.config (new model)")
+            raise ValueError(
+                "give exactly one of model.name_or_path (pretrained) or model.config (new model)"
+            )
         return self
 
 
@@ -69,10 +72,14 @@ class EvalConfig(StrictModel):
     sets: dict[str, list[str]] = Field(
         default_factory=dict, description="Held-out sets NAME=PATH (text files, JSONL, dirs, globs)."
     )
-    every_steps: int = Field(0, ge=0, description="Held-out bits per byte every N steps (0: before and after).")
+    every_steps: int = Field(
+        0, ge=0, description="Held-out bits per byte every N steps (0: before and after)."
+    )
     max_bytes_per_set: int = Field(200_000, gt=0, description="UTF-8 bytes of text per eval set.")
     batch_size: int = Field(8, gt=0, description="Windows per eval forward.")
-    lm_eval_tasks: list[str] = Field(default_factory=list, description="lm-evaluation-harness tasks on the export.")
+    lm_eval_tasks: list[str] = Field(
+        default_factory=list, description="lm-evaluation-harness tasks on the export."
+    )
     lm_eval_limit: int | None = Field(None, description="Examples per lm-eval task.")
 
 
@@ -83,7 +90,10 @@ class TrainConfig(StageConfig):
     model: ModelConfig
     max_steps: int = Field(gt=0, description="Optimiser steps of the whole run.")
     stop_after_steps: int | None = Field(
-        None, gt=0, description="End this job at this step (checkpointed; --resume goes on).", json_schema_extra=RUNTIME
+        None,
+        gt=0,
+        description="End this job at this step (checkpointed; --resume goes on).",
+        json_schema_extra=RUNTIME,
     )
     global_batch_tokens: int = Field(gt=0, description="Tokens per optimiser step.")
     micro_batch_size: int = Field(8, gt=0, description="Sequences per rank per forward pass.")
@@ -94,12 +104,22 @@ class TrainConfig(StageConfig):
     intra_doc_mask: bool = Field(True, description="Attend only within each packed document.")
     resume: bool = Field(False, description="Continue from the latest checkpoint.", json_schema_extra=RUNTIME)
     seed: int = Field(0, description="Random seed.")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto, cpu or cuda.", json_schema_extra=RUNTIME)
-    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 autocast on GPU, fp32 on CPU.")
-    strategy: Literal["auto", "ddp", "fsdp"] = Field("auto", description="Under torchrun: auto (ddp), ddp or fsdp.")
-    peak_tflops: float | None = Field(
-        None, description="Per-device peak for MFU (default 989, H100 bf16, on CUDA).", json_schema_extra=RUNTIME
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto, cpu or cuda.", json_schema_extra=RUNTIME
     )
-    log_every_steps: int = Field(1, gt=0, description="Metrics line every N steps.", json_schema_extra=RUNTIME)
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto: bf16 autocast on GPU, fp32 on CPU."
+    )
+    strategy: Literal["auto", "ddp", "fsdp"] = Field(
+        "auto", description="Under torchrun: auto (ddp), ddp or fsdp."
+    )
+    peak_tflops: float | None = Field(
+        None,
+        description="Per-device peak for MFU (default 989, H100 bf16, on CUDA).",
+        json_schema_extra=RUNTIME,
+    )
+    log_every_steps: int = Field(
+        1, gt=0, description="Metrics line every N steps.", json_schema_extra=RUNTIME
+    )
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.", json_schema_extra=RUNTIME)
     export: bool = Field(True, description="save_pretrained at the end.")

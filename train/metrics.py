@@ -69,7 +69,6 @@ class MetricsLog:
             f.write(json.dumps(record) + "\n")
 
 
-
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The records of a metrics.jsonl ([] when there is none)."""
     path = Path(path)

@@ -21,7 +21,13 @@ from curation.core.stage import Run, Stage
 from curation.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from curation.train.config import TrainConfig
 from curation.train.data import DataStream, open_packed
-from curation.train.distributed import DistContext, setup_distributed, teardown_distributed, unwrap, wrap_model
+from curation.train.distributed import (
+    DistContext,
+    setup_distributed,
+    teardown_distributed,
+    unwrap,
+    wrap_model,
+)
 from curation.train.evaluate import EvalSets
 from curation.train.export import export_model, run_lm_eval
 from curation.train.metrics import (

@@ -28,7 +28,9 @@ class ExtractConfig(StrictModel):
 class PreselectConfig(StrictModel):
     """Cheap language pre-selection before trafilatura (on by default with a single target language)."""
 
-    enabled: bool = Field(True, description="Skip extraction of pages no cheap signal places in the language.")
+    enabled: bool = Field(
+        True, description="Skip extraction of pages no cheap signal places in the language."
+    )
     max_chars: int = Field(1500, description="Characters of the quick text rendering given to fastText.")
     lid_top_k: int = Field(5, description="fastText guesses considered on the quick text.")
     min_target_prob: float = Field(0.02, description="Lowest probability of the target among them.")
@@ -59,7 +61,8 @@ class BuildConfig(StageConfig, ParallelConfig):
     preselect: PreselectConfig = Field(default_factory=PreselectConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
     presets: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Per-language preset overrides: pt.gopher_quality.min_doc_words=100."
+        default_factory=dict,
+        description="Per-language preset overrides: pt.gopher_quality.min_doc_words=100.",
     )
 
     @field_validator("lang", mode="before")
@@ -67,7 +70,9 @@ class BuildConfig(StageConfig, ParallelConfig):
     def _split_langs(cls, v: Any) -> Any:
         items = [v] if isinstance(v, str) else v
         if isinstance(items, list):
-            codes = [normalise_target(code) for item in items for code in str(item).split(",") if code.strip()]
+            codes = [
+                normalise_target(code) for item in items for code in str(item).split(",") if code.strip()
+            ]
             return list(dict.fromkeys(codes))
         return v
 

@@ -80,7 +80,13 @@ class Preselect:
             return None
         w = page.warc
         reason, top = preselect_reason(
-            self.cfg.lang[0], quick, page.html_lang, w.content_language, w.cc_languages, self.lid, self.cfg.preselect
+            self.cfg.lang[0],
+            quick,
+            page.html_lang,
+            w.content_language,
+            w.cc_languages,
+            self.lid,
+            self.cfg.preselect,
         )
         page.stats.count("languages_preselect", top)
         return reason

@@ -21,6 +21,7 @@ from curation.core import schema as S
 from curation.core.stage import Run, Stage, Unit, UnitResult, funnel_table, path_key
 from curation.core.stats import Stats
 
+
 def document_schema(rejected: bool = False) -> Any:
     """The Arrow schema of built documents: the document fields, then every registered rule's signals."""
     import pyarrow as pa
@@ -114,7 +115,11 @@ def build_input(path: str, cfg: BuildConfig) -> UnitResult:
     except (RemoteReadError, FileNotFoundError, PermissionError) as exc:
         # Nothing of this input is kept and no completion record is written: the next run retries it whole.
         _remove_shards(out, key)
-        reason = "remote_read_failed" if isinstance(exc, RemoteReadError) else f"input_unreadable:{type(exc).__name__}"
+        reason = (
+            "remote_read_failed"
+            if isinstance(exc, RemoteReadError)
+            else f"input_unreadable:{type(exc).__name__}"
+        )
         stats.count("input_errors", reason)
         return UnitResult(stats=stats.to_dict(), failed=f"{reason}: {exc}")
     return UnitResult(stats=stats.to_dict(), outputs=kept.close() + rejected.close())
@@ -168,12 +173,16 @@ class Build(Stage[BuildConfig]):
     def plot(self, stats: dict[str, Any], run: Run) -> None:
         from curation.core.plots import funnel_plot
 
-        funnel_plot(stats["stages"], io.join(run.run_dir, "funnel.png"), f"build funnel ({', '.join(self.cfg.lang)})")
+        funnel_plot(
+            stats["stages"], io.join(run.run_dir, "funnel.png"), f"build funnel ({', '.join(self.cfg.lang)})"
+        )
 
     def render(self, stats: dict[str, Any]) -> RenderableType:
         summary = stats["summary"]
         kept = summary["kept_documents"]
-        warning = "" if summary["within_memory_limit"] else " [yellow]peak worker memory over the limit[/yellow]"
+        warning = (
+            "" if summary["within_memory_limit"] else " [yellow]peak worker memory over the limit[/yellow]"
+        )
         line = (
             f"kept {sum(kept.values()):,} documents {kept} from {summary['inputs']} inputs in "
             f"{stats['wall_seconds']:.1f}s; {len(summary['shards'])} shards{warning}"

@@ -29,7 +29,9 @@ class StrictModel(BaseModel):
 class StageConfig(StrictModel):
     """Keys every stage has."""
 
-    output: str = Field(description="Output directory (local path or fsspec URL).", json_schema_extra={"short": "-o"})
+    output: str = Field(
+        description="Output directory (local path or fsspec URL).", json_schema_extra={"short": "-o"}
+    )
     storage_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="fsspec options per protocol, e.g. s3.endpoint_url=http://host:9000.",

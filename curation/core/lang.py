@@ -49,4 +49,6 @@ def normalise_target(code: str) -> str:
         return sub
     if sub in to_normal:
         return to_normal[sub]
-    raise CurationError(f"unknown language code '{code}': use ISO 639-1 (pt), ISO 639-3 (por) or BCP-47 (pt-BR)")
+    raise CurationError(
+        f"unknown language code '{code}': use ISO 639-1 (pt), ISO 639-3 (por) or BCP-47 (pt-BR)"
+    )

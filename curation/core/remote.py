@@ -9,7 +9,7 @@ Retries and failures are counted in a ``Stats`` under ``remote``.
 from __future__ import annotations
 
 import time
-from io import BufferedReader, RawIOBase, SEEK_CUR, SEEK_END, SEEK_SET
+from io import SEEK_CUR, SEEK_END, SEEK_SET, BufferedReader, RawIOBase
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pydantic import Field

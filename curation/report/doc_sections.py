@@ -26,7 +26,13 @@ def signal_columns() -> tuple[list[str], list[str]]:
     from curation.filters.heuristics import signal_types
 
     kinds = signal_types()
-    numeric = [S.LANG_SCORE, S.N_CHARS, *(c for c, t in kinds.items() if t != "bool"), S.BADWORD_COUNT, S.BADWORD_RATIO]
+    numeric = [
+        S.LANG_SCORE,
+        S.N_CHARS,
+        *(c for c, t in kinds.items() if t != "bool"),
+        S.BADWORD_COUNT,
+        S.BADWORD_RATIO,
+    ]
     return numeric, [c for c, t in kinds.items() if t == "bool"]
 
 

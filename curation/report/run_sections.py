@@ -33,7 +33,16 @@ def summary_section(stages: Sequence[StageRun]) -> Section:
         )
         for s in stages
     ]
-    headers = ("stage output", "command", "state", "started (UTC)", "wall seconds", "units", "failed", "version")
+    headers = (
+        "stage output",
+        "command",
+        "state",
+        "started (UTC)",
+        "wall seconds",
+        "units",
+        "failed",
+        "version",
+    )
     body = table(headers, rows)
     return Section("summary", "Run overview", body)
 
@@ -108,7 +117,10 @@ def failure_rows(stage: StageRun) -> list[tuple[str, str, str, int]]:
                 for k, v in counter.items()
                 if named or _FAILURE_COUNTER.search(str(k))
             ]
-    rows += [(stage.name, "unit", f"{unit}: {reason}", 1) for unit, reason in (st.get("failed_units") or {}).items()]
+    rows += [
+        (stage.name, "unit", f"{unit}: {reason}", 1)
+        for unit, reason in (st.get("failed_units") or {}).items()
+    ]
     if summary_of(stage).get("within_memory_limit") is False:
         rows.append((stage.name, "memory", "worker_rss_over_limit", 1))
     return rows

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from curation.core import io
 from curation.core.config import StageConfig
+from curation.core.errors import CurationError
 from curation.core.stage import Run, Stage, stderr
 from curation.core.stats import Stats
 
@@ -43,15 +44,21 @@ class ReportConfig(StageConfig):
         json_schema_extra={"argument": True},
     )
     output: str = Field(
-        "", description="Folder for report.html and _run/ (default RUN_DIR/report).", json_schema_extra={"short": "-o"}
+        "",
+        description="Folder for report.html and _run/ (default RUN_DIR/report).",
+        json_schema_extra={"short": "-o"},
     )
     title: str | None = Field(None, description="Page title.")
     samples_per_group: int = Field(3, ge=0, description="Sample documents per language and drop reason.")
     sample_chars: int = Field(600, ge=1, description="Characters shown per sample document.")
-    max_rows: int = Field(200_000, ge=1, description="Documents read per stage for distributions and samples.")
+    max_rows: int = Field(
+        200_000, ge=1, description="Documents read per stage for distributions and samples."
+    )
 
     @model_validator(mode="after")
     def _default_output(self) -> ReportConfig:
+        if not io.is_dir(self.run_dir):
+            raise CurationError(f"run directory not found: {self.run_dir}")
         self.output = self.output or str(Path(self.run_dir) / DEFAULT_OUTPUT_NAME)
         return self
 
@@ -59,7 +66,12 @@ class ReportConfig(StageConfig):
 def build_sections(cfg: ReportConfig, stages: list[StageRun], stats: Stats) -> list[Section]:
     from curation.report.doc_sections import samples_section, scores_section, signals_section
     from curation.report.later_sections import dedup_section, mixture_section, training_section
-    from curation.report.run_sections import failures_section, funnel_section, languages_section, summary_section
+    from curation.report.run_sections import (
+        failures_section,
+        funnel_section,
+        languages_section,
+        summary_section,
+    )
 
     builders = {
         "summary": lambda: summary_section(stages),

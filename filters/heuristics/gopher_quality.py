@@ -53,7 +53,9 @@ class GopherQuality(Rule):
         return {
             N_WORDS: len(non_symbol),
             MEAN_WORD_LENGTH: safe_div(sum(len(w) for w in non_symbol), len(non_symbol)),
-            SYMBOL_WORD_RATIO: safe_div(max(text.count("#"), text.count("...") + text.count("…")), len(words)),
+            SYMBOL_WORD_RATIO: safe_div(
+                max(text.count("#"), text.count("...") + text.count("…")), len(words)
+            ),
             BULLET_LINES_RATIO: safe_div(sum(s.lstrip().startswith(("•", "-")) for s in lines), len(lines)),
             ELLIPSIS_LINES_RATIO: safe_div(sum(s.rstrip().endswith(("...", "…")) for s in lines), len(lines)),
             # Over whitespace tokens, as in the Gopher paper: tokenizer-split punctuation would count as

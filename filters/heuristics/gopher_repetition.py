@@ -7,7 +7,11 @@ import re
 from collections import Counter
 from typing import Any
 
-from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate, find_duplicates, get_n_grams
+from datatrove.pipeline.filters.gopher_repetition_filter import (
+    find_all_duplicate,
+    find_duplicates,
+    get_n_grams,
+)
 from pydantic import Field
 
 from curation.core.config import StrictModel

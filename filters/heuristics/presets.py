@@ -95,7 +95,11 @@ def load_preset(lang: str, overrides: dict[str, Any] | None = None) -> PresetBas
     if shipped is not None:
         data = copy.deepcopy(shipped)
     else:  # no stop-word list to count against
-        data = {rule.name: {"min_stop_words": None} for rule in RULES if "min_stop_words" in rule.Settings.model_fields}
+        data = {
+            rule.name: {"min_stop_words": None}
+            for rule in RULES
+            if "min_stop_words" in rule.Settings.model_fields
+        }
     data = _deep_merge(data, overrides or {})
     data["lang"] = lang
     try:

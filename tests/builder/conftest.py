@@ -8,13 +8,20 @@ from typing import Any
 
 import polars as pl
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from curation.cli import app
 
 
 def run_cli(*args: str) -> Any:
     return CliRunner().invoke(app, list(args))
+
+
+def build(out: Path, inputs: list[str], lang: str = "en", **extra: Any) -> dict[str, Any]:
+    """`curation build` in-process (local executor); returns its stats.json content."""
+    from curation.builder.stage import Build
+
+    return Build.call(lang=[lang], input=inputs, output=str(out), **{"executor": "local", **extra})
 
 
 def read_docs(out: Path, folder: str) -> pl.DataFrame:
@@ -30,18 +37,5 @@ def stats_of(out: Path) -> dict[str, Any]:
 def pt_build(tmp_path_factory: pytest.TempPathFactory, warc_dir: Path) -> Path:
     """One Portuguese build over every real WARC, with rejected documents kept (shared by many tests)."""
     out = tmp_path_factory.mktemp("pt_build")
-    from curation.builder.config import load_build_config
-    from curation.builder.run import run_build
-
-    cfg = load_build_config(
-        None,
-        {
-            "lang": ["pt"],
-            "input": [str(warc_dir / "*.warc.gz")],
-            "output": str(out),
-            "executor": "local",
-            "keep_rejected": True,
-        },
-    )
-    run_build(cfg)
+    build(out, [str(warc_dir / "*.warc.gz")], "pt", keep_rejected=True)
     return out

@@ -7,10 +7,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
+from curation.builder.pages import step_names
+from curation.builder.stage import document_schema
 from curation.core import schema as S
-from curation.builder.run import STAGE_ORDER
+from curation.filters.heuristics.gopher_quality import MEAN_WORD_LENGTH, N_WORDS
 
-from .conftest import read_docs, stats_of
+from .conftest import build, read_docs, stats_of
 
 
 def test_kept_shards_have_the_documented_schema(pt_build: Path) -> None:
@@ -18,7 +20,7 @@ def test_kept_shards_have_the_documented_schema(pt_build: Path) -> None:
     assert files, "no Portuguese document kept"
     meta = pq.read_metadata(files[0])
     assert meta.row_group(0).column(0).compression == "ZSTD"
-    assert pq.read_schema(files[0]).equals(S.BUILD_SCHEMA, check_metadata=False)
+    assert pq.read_schema(files[0]).equals(document_schema(), check_metadata=False)
     docs = read_docs(pt_build, "pt")
     assert (docs[S.LANG] == "pt").all()
     assert (docs[S.LANG_SCORE] >= 0.65).all()
@@ -26,7 +28,7 @@ def test_kept_shards_have_the_documented_schema(pt_build: Path) -> None:
     for col in (S.URL, S.WARC_PATH, S.TEXT, S.CRAWL_DATE):
         assert docs[col].null_count() == 0 and (docs[col].str.len_chars() > 0).all(), col
     assert (docs[S.N_CHARS] == docs[S.TEXT].str.len_chars()).all()
-    assert (docs[S.N_WORDS] >= 50).all()  # the Gopher minimum of the pt preset
+    assert (docs[N_WORDS] >= 50).all()  # the Gopher minimum of the pt preset
 
 
 def test_rejected_documents_keep_their_signals_and_reason(pt_build: Path) -> None:
@@ -41,13 +43,13 @@ def test_rejected_documents_keep_their_signals_and_reason(pt_build: Path) -> Non
     )
     low_score = stats["stages"]["language_filter"]["dropped"].get("low_lang_score", 0)
     assert len(rejected) == heuristic_drops + low_score
-    assert rejected[S.MEAN_WORD_LENGTH].null_count() == 0
+    assert rejected[MEAN_WORD_LENGTH].null_count() == 0
 
 
 def test_stats_funnel_is_consistent(pt_build: Path) -> None:
     stats = stats_of(pt_build)
     stages = stats["stages"]
-    order = list(STAGE_ORDER)
+    order = step_names()
     assert list(stages) == order  # every stage saw documents, in pipeline order
     for name in order:
         st = stages[name]
@@ -57,10 +59,12 @@ def test_stats_funnel_is_consistent(pt_build: Path) -> None:
     kept = len(read_docs(pt_build, "pt"))
     assert stages["fineweb"]["out"] == kept == stats["counters"]["kept_languages"]["pt"]
     assert stats["counters"]["languages_preselect"]["en"] > 50  # languages seen on every page, not only kept
-    assert stats["memory"]["peak_rss_mb_per_worker"] > 0
+    assert stats["memory"]["peak_rss_mb_per_worker"] > 0 and stats["summary"]["within_memory_limit"]
     assert (pt_build / "_run" / "funnel.png").stat().st_size > 1000
     config = yaml.safe_load((pt_build / "_run" / "config.yaml").read_text())
     assert config["command"] == "build" and config["config"]["lang"] == ["pt"]
+    assert config["resolved"]["presets"]["pt"]["gopher_quality"]["max_avg_word_length"] == 12.0
+    assert stats["stage"] == "build" and stats["config_fingerprint"] == config["config_fingerprint"]
 
 
 def test_broken_inputs_are_counted_under_named_reasons(pt_build: Path) -> None:
@@ -70,26 +74,18 @@ def test_broken_inputs_are_counted_under_named_reasons(pt_build: Path) -> None:
     assert warc["revisit"] == 1  # warcio-example.warc.gz
     types = stats["counters"]["warc_record_types"]
     assert types["response"] >= 300 and types["request"] > 0 and types["metadata"] > 0
-    assert stats["inputs"] == 10 - 2  # the .wat/.wet files do not match *.warc.gz
+    assert stats["summary"]["inputs"] == 10 - 2  # the .wat/.wet files do not match *.warc.gz
 
 
 def test_legacy_warc_and_encoding_is_decoded(tmp_path: Path, warc_dir: Path) -> None:
     """ClueWeb09 (WARC/0.18, EUC-JP/Shift-JIS without charset header) must give readable Japanese text."""
-    from curation.builder.config import load_build_config
-    from curation.builder.run import run_build
-
-    cfg = load_build_config(
-        None,
-        {
-            "lang": ["ja"],
-            "input": [str(warc_dir / "clueweb09-ja_resiliparse-clueweb-quirk.warc.gz")],
-            "output": str(tmp_path),
-            "executor": "local",
-            "keep_rejected": True,
-            "presets": {"ja": {"gopher_repetition": {"dup_ngram_char_frac": {}, "top_ngram_char_frac": {}}}},
-        },
+    stats = build(
+        tmp_path,
+        [str(warc_dir / "clueweb09-ja_resiliparse-clueweb-quirk.warc.gz")],
+        "ja",
+        keep_rejected=True,
+        presets={"ja": {"gopher_repetition": {"dup_ngram_char_frac": {}, "top_ngram_char_frac": {}}}},
     )
-    stats = run_build(cfg)
     assert stats["stages"]["warc"]["out"] == 29
     assert stats["counters"]["languages"]["ja"] >= 20
     docs = read_docs(tmp_path, "ja").vstack(read_docs(tmp_path, S.REJECTED_DIR).drop(S.DROP_REASON))

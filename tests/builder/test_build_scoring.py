@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from curation.builder.stage import document_schema
 from curation.core import schema as S
 
 from .conftest import read_docs, run_cli
@@ -21,7 +22,7 @@ def test_build_adds_score_and_badword_columns(tmp_path: Path, data_dir: Path, wa
         "edu",
         "--data",
         str(data_dir / "labels" / "web_docs_llm_judged.jsonl"),
-        "--label-col",
+        "--label-column",
         "edu",
         "--output",
         str(model),
@@ -50,4 +51,5 @@ def test_build_adds_score_and_badword_columns(tmp_path: Path, data_dir: Path, wa
     assert np.isfinite(edu).all() and 0 <= edu.min() and edu.max() <= 5 and edu.std() > 0
     assert docs[S.BADWORD_RATIO].null_count() == 0 and (docs[S.BADWORD_COUNT] >= 0).all()
     schema = pq.read_schema(sorted((out / "de").glob("*.parquet"))[0])
-    assert schema.names[: len(S.BUILD_SCHEMA)] == S.BUILD_SCHEMA.names  # scores are added, nothing renamed
+    names = document_schema().names
+    assert schema.names[: len(names)] == names  # scores are added, nothing renamed

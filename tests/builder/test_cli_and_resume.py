@@ -11,7 +11,7 @@ import yaml
 
 from curation.core import schema as S
 
-from .conftest import read_docs, run_cli, stats_of
+from .conftest import build, read_docs, run_cli, stats_of
 
 SMALL = (
     "dolma-wget-sample-0000.warc.gz",
@@ -112,59 +112,100 @@ def test_warc_paths_listing_expands_against_base_url(tmp_path: Path, warc_dir: P
     )
     assert res.exit_code == 0, res.output
     stats = stats_of(tmp_path / "o")
-    assert stats["inputs"] == 2
+    assert stats["summary"]["inputs"] == 2
     assert stats["stages"]["warc"]["out"] == 22 + 15
-
-
-def _build(out: Path, inputs: list[str], **extra: object) -> dict:
-    from curation.builder.config import load_build_config
-    from curation.builder.run import run_build
-
-    return run_build(
-        load_build_config(
-            None, {"lang": ["en"], "input": inputs, "output": str(out), "executor": "local", **extra}
-        )
-    )
 
 
 def test_rerun_after_a_kill_has_no_duplicates_or_gaps(tmp_path: Path, warc_dir: Path) -> None:
     inputs = [str(warc_dir / n) for n in SMALL]
     clean = tmp_path / "clean"
-    _build(clean, inputs)
+    build(clean, inputs)
     expected = read_docs(clean, "en")[S.ID].sort().to_list()
     assert expected
 
     out = tmp_path / "killed"
-    _build(out, inputs)
+    build(out, inputs)
     # Simulate a kill after one input's shard was renamed into place but before its completion record,
     # plus a stale temp file from an interrupted write.
-    parts = sorted((out / "_run" / "parts").glob("*.json"))
-    parts[0].unlink()
+    records = sorted((out / "_run" / "done" / "build").glob("*.json"))
+    records[0].unlink()
     (out / "en" / ".x.parquet.tmp-dead").write_bytes(b"partial")
-    stats = _build(out, inputs)
-    assert stats["inputs_processed_this_run"] == 1
+    stats = build(out, inputs)
+    assert stats["units"] == {"total": 4, "resumed": 3, "processed": 1, "failed": 0}
     assert read_docs(out, "en")[S.ID].sort().to_list() == expected
     assert not list(out.rglob("*.tmp-*"))
-    again = _build(out, inputs)
-    assert again["inputs_processed_this_run"] == 0
+    again = build(out, inputs)
+    assert again["units"]["processed"] == 0 and again["units"]["resumed"] == 4
     assert again["stages"] == stats["stages"]
+
+
+def test_a_changed_config_starts_over(tmp_path: Path, warc_dir: Path) -> None:
+    """Completion records of a run with other settings are not reused: the outputs would mix both."""
+    inputs = [str(warc_dir / n) for n in SMALL[:2]]
+    build(tmp_path, inputs)
+    again = build(tmp_path, inputs, workers=1)  # how to run, not what to compute: still resumes
+    assert again["units"]["resumed"] == 2
+    changed = build(tmp_path, inputs, presets={"en": {"gopher_quality": {"min_doc_words": 10_000}}})
+    assert changed["units"]["processed"] == 2
+    assert changed["summary"]["kept_documents"].get("en", 0) == 0 == len(read_docs(tmp_path, "en"))
 
 
 def test_ray_executor_matches_local(tmp_path: Path, warc_dir: Path, ray_session) -> None:  # noqa: ANN001
     inputs = [str(warc_dir / n) for n in SMALL]
-    _build(tmp_path / "local", inputs)
-    _build(tmp_path / "ray", inputs, executor="ray")
+    build(tmp_path / "local", inputs)
+    build(tmp_path / "ray", inputs, executor="ray")
     local = read_docs(tmp_path / "local", "en").sort(S.ID)
     on_ray = read_docs(tmp_path / "ray", "en").sort(S.ID)
     assert local.equals(on_ray)
 
 
-@pytest.mark.parametrize("bad", ["presets", "lang"])
+@pytest.mark.parametrize("bad", ["presets", "shard_max_docs"])
 def test_invalid_values_name_their_key(tmp_path: Path, bad: str) -> None:
-    from curation.builder.config import load_build_config
+    from curation.builder.config import BuildConfig
+    from curation.core.config import validate
     from curation.core.errors import CurationError
 
     values = {"lang": ["pt"], "input": ["x"], "output": "o"}
-    values[bad] = 5
+    values[bad] = "many"
     with pytest.raises(CurationError, match=bad):
-        load_build_config(None, values)
+        validate(BuildConfig, values)
+
+
+@pytest.mark.parametrize("code", ["PT", "pt-BR", "por", "pt_PT", "Por"])
+def test_language_codes_are_normalised_once(code: str) -> None:
+    from curation.builder.config import BuildConfig
+    from curation.core.config import validate
+    from curation.filters.heuristics.presets import load_preset
+
+    cfg = validate(
+        BuildConfig,
+        {"lang": [code], "input": ["x"], "output": "o", "presets": {code: {"lid_threshold": 0.5}}},
+    )
+    assert cfg.lang == ["pt"] and list(cfg.presets) == ["pt"]
+    preset = load_preset(cfg.lang[0], cfg.presets["pt"])
+    assert preset.stopwords and preset.lid_threshold == 0.5  # the shipped Portuguese preset, overridden
+
+
+def test_several_language_codes_and_an_unknown_one(tmp_path: Path) -> None:
+    from curation.builder.config import BuildConfig
+    from curation.core.config import validate
+    from curation.core.errors import CurationError
+
+    assert validate(BuildConfig, {"lang": ["pt,ES", "deu"], "input": ["x"], "output": "o"}).lang == [
+        "pt",
+        "es",
+        "de",
+    ]
+    with pytest.raises(CurationError, match="unknown language code 'xx-klingon'"):
+        validate(BuildConfig, {"lang": ["xx-klingon"], "input": ["x"], "output": "o"})
+    res = run_cli("build", "--lang", "qqq", "-i", "x", "-o", str(tmp_path))
+    assert "unknown language code 'qqq'" in str(res.exception)
+
+
+def test_pt_br_keeps_the_same_documents_as_pt(tmp_path: Path, warc_dir: Path) -> None:
+    """Before language codes were normalised, pt-BR dropped every page as other_language."""
+    pages = [str(warc_dir / "pages-dev.warc.gz")]
+    build(tmp_path / "pt", pages, "pt")
+    build(tmp_path / "pt-BR", pages, "pt-BR")
+    kept = read_docs(tmp_path / "pt", "pt")
+    assert len(kept) > 0 and kept.sort(S.ID).equals(read_docs(tmp_path / "pt-BR", "pt").sort(S.ID))

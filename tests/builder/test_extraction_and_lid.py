@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from curation.builder.extract import ExtractConfig, decode_html, extract_main_text
-from curation.builder.lid import LanguageIdentifier, normalise_label
+from curation.builder.lid import LanguageIdentifier
+from curation.core.lang import normalise as normalise_label
 
 
 def _snippet_scores(data_dir: Path, extract) -> dict[str, list[int]]:  # noqa: ANN001

@@ -8,28 +8,15 @@ import pytest
 
 from curation.core import schema as S
 
-from .conftest import read_docs
+from .conftest import build, read_docs
 
 LANGS = ("pt", "es", "fr", "de")
 INPUTS = ("pages-dev.warc.gz", "cc-main-2020-34_resiliparse-warcfile.warc.gz")
 
 
 def _build(out: Path, warc_dir: Path, langs: list[str], preselect: bool) -> dict:
-    from curation.builder.config import load_build_config
-    from curation.builder.run import run_build
-
-    return run_build(
-        load_build_config(
-            None,
-            {
-                "lang": langs,
-                "input": [str(warc_dir / n) for n in INPUTS],
-                "output": str(out),
-                "executor": "local",
-                "preselect": {"enabled": preselect},
-            },
-        )
-    )
+    inputs = [str(warc_dir / n) for n in INPUTS]
+    return build(out, inputs, ",".join(langs), preselect={"enabled": preselect})
 
 
 @pytest.fixture(scope="module")

@@ -64,7 +64,7 @@ def test_killing_a_worker_node_loses_and_duplicates_nothing(tmp_path: Path, warc
             stderr=subprocess.PIPE,
             text=True,
         )
-        parts = out / "_run" / "parts"
+        parts = out / "_run" / "done" / "build"
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None and not any(parts.glob("*.json")):
             time.sleep(0.2)

@@ -10,20 +10,17 @@ import polars as pl
 import pytest
 
 from curation.core import schema as S
+from curation.filters.heuristics.gopher_repetition import DUP_LINE_FRAC
 
-from .conftest import read_docs
+from .conftest import build, read_docs
 from .flaky_http import FlakyServer
 
 FILES = ("pages-dev.warc.gz", "resiliparse-clipped.warc.gz", "warcio-example.warc.gz")
-COLUMNS = [S.ID, S.URL, S.WARC_RECORD_OFFSET, S.TEXT, S.LANG, S.DUP_LINE_FRAC]
+COLUMNS = [S.ID, S.URL, S.WARC_RECORD_OFFSET, S.TEXT, S.LANG, DUP_LINE_FRAC]
 
 
 def _build(out: Path, inputs: list[str], **extra: object) -> dict:
-    from curation.builder.config import load_build_config
-    from curation.builder.run import run_build
-
-    values = {"lang": ["de"], "input": inputs, "output": str(out), "executor": "local", **extra}
-    return run_build(load_build_config(None, values))
+    return build(out, inputs, "de", **extra)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +51,7 @@ def test_http_listing_and_exhausted_retries(tmp_path: Path, warc_dir: Path) -> N
     listing = tmp_path / "mirror" / "warc.paths.gz"
     listing.write_bytes(gzip.compress(b"pages-dev.warc.gz\nmissing.warc.gz\n"))
     with FlakyServer(warc_dir, every=10**9) as server, FlakyServer(tmp_path / "mirror", every=10**9) as lst:
-        with pytest.raises(CurationError, match="1 of 2 inputs failed"):
+        with pytest.raises(CurationError, match="1 of 2 units failed"):
             _build(
                 tmp_path / "o",
                 [f"{lst.url}/warc.paths.gz"],
@@ -109,7 +106,7 @@ def test_s3_with_common_crawl_layout(tmp_path: Path, warc_dir: Path, local_docs:
         )
     finally:
         server.stop()
-    assert stats["inputs"] == len(FILES)
+    assert stats["summary"]["inputs"] == len(FILES)
     docs = read_docs(tmp_path, "de")
     assert docs[S.SNAPSHOT].unique().to_list() == ["CC-MAIN-2020-34"]
     assert docs.select(COLUMNS).sort(S.ID).equals(local_docs)

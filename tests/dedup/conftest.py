@@ -9,10 +9,10 @@ from typing import Any
 import polars as pl
 import pytest
 
+from benchmarks.dedup_eval import load_labelled
 from curation.core import schema as S
-from curation.dedup.config import load_dedup_config
-from curation.dedup.evaluate import load_labelled
-from curation.dedup.run import run_dedup
+from curation.core.config import set_dotted
+from curation.dedup.stage import Dedup
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +36,12 @@ def write_shards(folder: Path, df: pl.DataFrame, n_shards: int = 2) -> Path:
 
 
 def dedup(src: Path, out: Path, **overrides: Any) -> dict[str, Any]:
-    """Run dedup in-process (local executor unless overridden); returns stats.json's content."""
-    flat = {"input": [str(src)], "output": str(out), "executor": "local", **overrides}
-    return run_dedup(load_dedup_config(None, flat))
+    """Run dedup in-process (local executor unless overridden; dotted keys for nested ones such as
+    ``minhash.verify``); returns stats.json's content (the dedup summary is under ``summary``)."""
+    keys: dict[str, Any] = {}
+    for key, value in {"input": [str(src)], "output": str(out), "executor": "local", **overrides}.items():
+        set_dotted(keys, key, value)
+    return Dedup.call(**keys)
 
 
 def cli_args(src: Path, out: Path, *extra: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from curation.dedup.evaluate import evaluate, prf
+from benchmarks.dedup_eval import evaluate, prf
 
 
 def test_prf_counts_pairs() -> None:

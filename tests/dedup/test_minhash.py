@@ -7,8 +7,13 @@ import polars as pl
 import pytest
 from datasketch.lsh import _optimal_param
 
-from curation.dedup.minhash import MinHasher, band_keys, collision_probability, optimal_bands_rows
+from curation.dedup.minhash import MinHasher, band_keys, optimal_bands_rows
 from curation.dedup.shingles import char_mode, jaccard, shingle
+
+
+def collision_probability(similarity: float, bands: int, rows: int) -> float:
+    """Probability that two documents of Jaccard ``similarity`` share at least one of ``bands`` LSH bands."""
+    return 1.0 - (1.0 - similarity**rows) ** bands
 
 
 @pytest.mark.parametrize("threshold,num_perm", [(0.5, 64), (0.7, 128), (0.8, 256), (0.9, 128)])

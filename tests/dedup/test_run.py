@@ -14,7 +14,6 @@ import pytest
 
 from curation.core import schema as S
 from curation.core.errors import CurationError
-from curation.dedup.exchange import DONE_DIR
 from tests.dedup.conftest import cli_args, dedup, read_output, write_shards
 
 
@@ -31,7 +30,7 @@ def _cluster(labelled: pl.DataFrame, min_size: int = 6) -> pl.DataFrame:
 def test_empty_input(tmp_path: Path, labelled: pl.DataFrame, verify: bool) -> None:
     src = write_shards(tmp_path, labelled.head(0), n_shards=1)
     stats = dedup(src, tmp_path / "out", **{"minhash.verify": verify})
-    assert stats["docs_in"] == 0 and stats["docs_out"] == 0
+    assert stats["summary"]["docs_in"] == 0 and stats["summary"]["docs_out"] == 0
     out = pl.read_parquet(tmp_path / "out" / "part-00000.parquet")
     assert out.height == 0 and S.DUP_CLUSTER_ID in out.columns
     assert (tmp_path / "out" / S.RUN_DIR / S.STATS_FILE).exists()
@@ -44,7 +43,7 @@ def test_single_document(tmp_path: Path, labelled: pl.DataFrame) -> None:
     out = read_output(tmp_path / "out")
     assert out[S.ID].to_list() == labelled[S.ID].head(1).to_list()
     assert out[S.DUP_CLUSTER_ID][0] == out[S.ID][0] and out[S.DUP_CLUSTER_SIZE][0] == 1
-    assert stats["cluster_size_histogram"] == {"1": 1}
+    assert stats["summary"]["cluster_size_histogram"] == {"1": 1}
 
 
 @pytest.mark.parametrize("exact", [True, False])
@@ -59,9 +58,9 @@ def test_all_identical(tmp_path: Path, labelled: pl.DataFrame, exact: bool) -> N
     assert out[S.DUP_CLUSTER_SIZE].to_list() == [n]
     assert set(removed[S.DUP_SURVIVOR_ID]) == {"copy-000"} and removed.height == n - 1
     assert set(removed[S.DUP_KIND]) == {"exact" if exact else "minhash"}
-    kind = stats["kinds"]["exact" if exact else "minhash"]
+    kind = stats["summary"]["kinds"]["exact" if exact else "minhash"]
     assert kind["docs_in"] == n and kind["docs_out"] == 1
-    assert stats["cluster_size_histogram"] == {str(n): 1}
+    assert stats["summary"]["cluster_size_histogram"] == {str(n): 1}
 
 
 @pytest.mark.parametrize(
@@ -97,7 +96,7 @@ def test_keep_policies(
 
 def test_keep_longest_and_cluster_sizes(tmp_path: Path, labelled: pl.DataFrame) -> None:
     src = write_shards(tmp_path, labelled, n_shards=3)
-    stats = dedup(src, tmp_path / "out", write_removed=True, **{"url.enabled": False})
+    stats = dedup(src, tmp_path / "out", write_removed=True, **{"url.enabled": False})["summary"]
     out, removed = read_output(tmp_path / "out"), read_output(tmp_path / "out", removed=True)
     assert out.height + removed.height == labelled.height
     assert set(out[S.ID]).isdisjoint(removed[S.ID])
@@ -131,7 +130,7 @@ def test_exact_dedup_normalises_case_and_spaces(tmp_path: Path, labelled: pl.Dat
         {S.ID: ["a", "b", "c"], S.TEXT: [text, "  " + text.upper().replace(" ", "\n "), text[:-40]]}
     )
     src = write_shards(tmp_path, docs, n_shards=1)
-    stats = dedup(src, tmp_path / "out", **{"minhash.enabled": False})
+    stats = dedup(src, tmp_path / "out", **{"minhash.enabled": False})["summary"]
     assert stats["kinds"]["exact"] == {"docs_in": 3, "docs_out": 2, "docs_removed": 1}
     assert sorted(read_output(tmp_path / "out")[S.ID]) == ["b", "c"]  # "b" is longer (extra whitespace)
 
@@ -157,7 +156,7 @@ def test_url_dedup_keeps_latest_crawl(tmp_path: Path, labelled: pl.DataFrame) ->
     ]
     docs = docs.with_columns(pl.Series(S.URL, variants), pl.Series(S.CRAWL_DATE, dates))
     src = write_shards(tmp_path, docs, n_shards=2)
-    stats = dedup(src, tmp_path / "out", write_removed=True, keep="longest")
+    stats = dedup(src, tmp_path / "out", write_removed=True, keep="longest")["summary"]
     out = read_output(tmp_path / "out")
     assert sorted(out[S.ID]) == sorted([docs[S.ID][1], docs[S.ID][4]])  # latest of the URL, and the null URL
     assert stats["kinds"]["url"]["docs_removed"] == 3
@@ -171,20 +170,29 @@ def test_resume_after_stop_between_stages(tmp_path: Path, labelled: pl.DataFrame
     dedup(src, tmp_path / "ref", write_removed=True)
     out = tmp_path / "out"
     partial = dedup(src, out, write_removed=True, stop_after="bands")
-    assert partial["finished"] is False and not list(out.glob("*.parquet"))
-    work = out / S.RUN_DIR / S.WORK_DIR
-    assert (work / DONE_DIR / "bands").is_dir() and not (work / DONE_DIR / "components_r0").exists()
+    assert partial["summary"]["finished"] is False and not list(out.glob("*.parquet"))
+    work, done = out / S.RUN_DIR / S.WORK_DIR, out / S.RUN_DIR / S.DONE_DIR
+    assert (done / "bands").is_dir() and not (done / "components_r0").exists()
     dedup(src, out, write_removed=True, stop_after="clusters", keep_work=True)
-    # a killed run: the last stage half done (one shard written, its marker lost), plus a stray temp file
-    shutil.rmtree(work / DONE_DIR / "clusters")
+    # a killed run: the last stage half done (one shard written, its record lost), plus a stray temp file
+    shutil.rmtree(done / "clusters")
     (work / "decisions" / "0" / ".x.parquet.tmp-dead").write_bytes(b"partial")
     stats = dedup(src, out, write_removed=True)
-    assert stats["finished"] is True and not work.exists()
+    assert stats["summary"]["finished"] is True and not work.exists()
+    assert stats["units"]["resumed"] > 0 and stats["units"]["failed"] == 0
+    assert len(list((done / "write").glob("*.json"))) == 3  # completion records persist after the run
     for removed in (False, True):
         a = read_output(tmp_path / "ref", removed).sort(S.ID)
         b = read_output(out, removed).sort(S.ID)
         assert a.equals(b)
-    assert json.loads((out / S.RUN_DIR / S.STATS_FILE).read_text())["docs_out"] == read_output(out).height
+    saved = json.loads((out / S.RUN_DIR / S.STATS_FILE).read_text())
+    assert saved["summary"]["docs_out"] == read_output(out).height
+    # an output shard lost after the finished run (its work files are gone): the rerun rebuilds it
+    (out / "part-00001.parquet").unlink()
+    again = dedup(src, out, write_removed=True)
+    assert again["summary"]["finished"] is True and not work.exists()
+    for removed in (False, True):
+        assert read_output(tmp_path / "ref", removed).sort(S.ID).equals(read_output(out, removed).sort(S.ID))
 
 
 def test_changed_config_restarts_work(tmp_path: Path, labelled: pl.DataFrame) -> None:
@@ -192,14 +200,14 @@ def test_changed_config_restarts_work(tmp_path: Path, labelled: pl.DataFrame) ->
     dedup(src, tmp_path / "out", stop_after="records")
     stats = dedup(src, tmp_path / "out", **{"minhash.threshold": 0.9})
     fresh = dedup(src, tmp_path / "fresh", **{"minhash.threshold": 0.9})
-    assert stats["docs_out"] == fresh["docs_out"]
+    assert stats["summary"]["docs_out"] == fresh["summary"]["docs_out"]
 
 
 def test_ray_matches_local(tmp_path: Path, labelled: pl.DataFrame, ray_session) -> None:
     src = write_shards(tmp_path, labelled, n_shards=4)
     local = dedup(src, tmp_path / "local", partitions=3)
     on_ray = dedup(src, tmp_path / "ray", partitions=3, executor="ray")
-    assert local["kinds"] == on_ray["kinds"]
+    assert local["summary"]["kinds"] == on_ray["summary"]["kinds"]
     assert read_output(tmp_path / "local").sort(S.ID).equals(read_output(tmp_path / "ray").sort(S.ID))
 
 
@@ -213,6 +221,8 @@ def test_user_errors(tmp_path: Path, labelled: pl.DataFrame) -> None:
         dedup(src, tmp_path / "out", **{"minhash.bogus": 1})
     with pytest.raises(CurationError, match="nothing-here"):
         dedup(tmp_path / "nothing-here", tmp_path / "out")
+    with pytest.raises(CurationError, match="no dedup kind"):
+        dedup(src, tmp_path / "out", **{f"{kind}.enabled": False for kind in ("exact", "url", "minhash")})
 
 
 def test_resume_after_kill(tmp_path: Path, labelled: pl.DataFrame) -> None:
@@ -222,7 +232,7 @@ def test_resume_after_kill(tmp_path: Path, labelled: pl.DataFrame) -> None:
     out = tmp_path / "out"
     args = cli_args(src, out, "--write-removed")
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    bands_done = out / S.RUN_DIR / S.WORK_DIR / DONE_DIR / "bands"
+    bands_done = out / S.RUN_DIR / S.DONE_DIR / "bands"
     while proc.poll() is None and not bands_done.is_dir():
         time.sleep(0.002)
     proc.send_signal(signal.SIGKILL)
@@ -240,7 +250,7 @@ def test_build_layout_keeps_language_folders(tmp_path: Path, labelled: pl.DataFr
         (corpus / sub).mkdir(parents=True)
         rows.write_parquet(corpus / sub / "part-00000.parquet")
     stats = dedup(corpus, tmp_path / "out")
-    assert stats["docs_in"] == 60
+    assert stats["summary"]["docs_in"] == 60
     assert sorted(
         p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.parquet")
     ) == [

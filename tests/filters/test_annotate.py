@@ -13,9 +13,9 @@ import pytest
 
 from curation.core import schema as S
 from curation.core.errors import CurationError
-from curation.filters.annotate import LABELLED_FILE, AnnotateConfig, run_annotate
+from curation.filters.annotate import LABELLED_FILE, Annotate
 from curation.filters.judges import parse_score
-from curation.filters.training import TrainConfig, run_train
+from curation.filters.training import ClassifierTrain
 
 API_KEY = "test-key"
 TASK_MARKERS = {"edu": "valor educacional", "stem": "CTEM", "toxicity": "ofensiva"}
@@ -85,7 +85,12 @@ def server(labels_path):
     srv.httpd.shutdown()
 
 
-def _config(server, shards_dir, out, **kw) -> AnnotateConfig:
+def annotate(**config) -> dict:
+    """Run `classifier annotate` in-process; returns its summary."""
+    return Annotate.call(**config)["summary"]
+
+
+def _config(server, shards_dir, out, **kw) -> dict:
     base = {
         "input": [str(shards_dir)],
         "output": str(out),
@@ -98,7 +103,7 @@ def _config(server, shards_dir, out, **kw) -> AnnotateConfig:
         "backoff_seconds": 0.01,
         "max_doc_chars": 4000,
     }
-    return AnnotateConfig(**{**base, **kw})
+    return {**base, **kw}
 
 
 def test_parse_score_reads_the_last_score_line():
@@ -110,7 +115,9 @@ def test_parse_score_reads_the_last_score_line():
 def test_annotate_retries_counts_failures_and_resumes(tmp_path, server, shards_dir, labels_path, monkeypatch):
     monkeypatch.setenv("CURATION_TEST_KEY", API_KEY)
     out = tmp_path / "ann"
-    summary = run_annotate(_config(server, shards_dir, out))
+    summary = annotate(**_config(server, shards_dir, out))
+    assert summary["judge"] == "judge-test" and summary["docs"] == 100
+    assert summary["labelled"] == str(out / LABELLED_FILE)
     labelled = pl.read_parquet(out / LABELLED_FILE)
     truth = {r["doc_id"]: r for r in pl.read_ndjson(labels_path).to_dicts()}
     assert labelled.height == 100 and set(labelled.columns) == {S.ID, S.TEXT, S.LANG, "edu", "stem"}
@@ -129,58 +136,50 @@ def test_annotate_retries_counts_failures_and_resumes(tmp_path, server, shards_d
 
     # a second run asks nothing: everything is in the cache
     calls = sum(server.calls.values())
-    assert (
-        run_annotate(_config(server, shards_dir, out))["asked"] == 0 and sum(server.calls.values()) == calls
-    )
+    assert annotate(**_config(server, shards_dir, out))["asked"] == 0 and sum(server.calls.values()) == calls
 
     # a killed run: 50 cache lines survived plus a torn one; the rerun asks only the rest
     cache = out / S.ANNOTATION_CACHE
     lines = cache.read_text().splitlines()
     cache.write_text("\n".join(lines[:50]) + '\n{"key": "torn')
-    assert run_annotate(_config(server, shards_dir, out))["asked"] == 150
+    assert annotate(**_config(server, shards_dir, out))["asked"] == 150
     assert pl.read_parquet(out / LABELLED_FILE).equals(labelled)
 
     # the output is what `classifier train` accepts
-    report = run_train(
-        TrainConfig(
-            task="edu", data=str(out / LABELLED_FILE), label_col="edu", output=str(tmp_path / "model")
-        )
-    )
+    report = ClassifierTrain.call(
+        task="edu", data=str(out / LABELLED_FILE), label_column="edu", output=str(tmp_path / "model")
+    )["summary"]
     assert report["train_rows"] + report["test_rows"] == labelled["edu"].drop_nulls().len()
 
 
 def test_exhausted_retries_are_counted_and_redone_on_resume(tmp_path, server, shards_dir, monkeypatch):
     monkeypatch.setenv("CURATION_TEST_KEY", API_KEY)
     out = tmp_path / "ann"
-    summary = run_annotate(
-        _config(server, shards_dir, out, sample_docs=40, tasks=["toxicity"], max_retries=0)
-    )
+    summary = annotate(**_config(server, shards_dir, out, sample_docs=40, tasks=["toxicity"], max_retries=0))
     texts = pl.read_parquet(out / LABELLED_FILE)[S.TEXT].to_list()
     transient = sum(fault(t[:4000]) in ("429", "500") for t in texts)
     assert transient > 0 and summary["requests_failed"] == transient and summary["retries"] == 0
     assert (
-        run_annotate(_config(server, shards_dir, out, sample_docs=40, tasks=["toxicity"]))["asked"]
-        == transient
+        annotate(**_config(server, shards_dir, out, sample_docs=40, tasks=["toxicity"]))["asked"] == transient
     )
 
 
 def test_bad_api_key_is_a_user_error(tmp_path, server, shards_dir, monkeypatch):
     monkeypatch.setenv("CURATION_TEST_KEY", "wrong")
     with pytest.raises(CurationError, match="401"):
-        run_annotate(_config(server, shards_dir, tmp_path, sample_docs=3, concurrency=1))
+        annotate(**_config(server, shards_dir, tmp_path, sample_docs=3, concurrency=1))
 
 
 def test_local_causal_lm_judge_runs_and_counts_failures(tmp_path, tiny_llama_dir, shards_dir):
-    cfg = AnnotateConfig(
+    summary = annotate(
         input=[str(shards_dir)],
         output=str(tmp_path),
         tasks=["edu"],
         sample_docs=3,
         judge_model=str(tiny_llama_dir),
         max_doc_chars=300,
-        stratify_col="source",
+        stratify_column="source",
     )
-    summary = run_annotate(cfg)
     assert summary["asked"] == 3
     assert (
         summary["scored"]["edu"] + summary["parse_failures"] == 3

@@ -13,8 +13,9 @@ import yaml
 from curation.core import schema as S
 from curation.core.errors import CurationError
 from curation.filters.badwords import BadWords
-from curation.filters.score_shards import ScoreConfig, run_score
-from curation.filters.training import TrainConfig, run_train
+from curation.filters.score import Score
+from curation.filters.training import ClassifierTrain
+from curation.filters.where import Filter
 from tests.filters.conftest import TOLD_LABEL_SQL
 
 
@@ -26,15 +27,13 @@ def _curation(*args: str) -> subprocess.CompletedProcess:
 def edu_model(tmp_path_factory, labels_path):
     """A fastText edu scorer trained on the real LLM-judged labels (fast to train and to score)."""
     out = tmp_path_factory.mktemp("edu_model")
-    run_train(
-        TrainConfig(
-            task="edu",
-            data=str(labels_path),
-            label_col="edu",
-            backend="fasttext",
-            output=str(out),
-            params={"bucket": 100_000},
-        )
+    ClassifierTrain.call(
+        task="edu",
+        data=str(labels_path),
+        label_column="edu",
+        backend="fasttext",
+        output=str(out),
+        params={"bucket": 100_000},
     )
     return out
 
@@ -74,50 +73,49 @@ def test_score_cli_adds_columns_and_keeps_inputs(tmp_path, shards_dir, edu_model
     config = yaml.safe_load((out / S.RUN_DIR / S.CONFIG_FILE).read_text())
     assert config["command"] == "score" and config["config"]["classifier"][1] == f"edu2={edu_model}"
     stats = json.loads((out / S.RUN_DIR / S.STATS_FILE).read_text())
-    assert stats["stages"]["score"]["out"] == 333 and stats["shards"] == 3
+    assert stats["stages"]["score"]["out"] == 333 and stats["summary"]["shards"] == 3
+    assert stats["summary"]["documents"] == 333 and stats["units"]["total"] == 3
+    assert set(stats["summary"]["mean"]) == {"edu_score", "edu2_score", S.BADWORD_COUNT, S.BADWORD_RATIO}
     assert (out / S.RUN_DIR / "scores.png").is_file()
 
 
 def test_score_resumes_only_missing_shards(tmp_path, shards_dir, edu_model):
-    cfg = ScoreConfig(
-        input=[str(shards_dir)], output=str(tmp_path), classifier=[str(edu_model)], executor="local"
-    )
-    run_score(cfg)
+    cfg = {
+        "input": [str(shards_dir)],
+        "output": str(tmp_path),
+        "classifier": [str(edu_model)],
+        "executor": "local",
+    }
+    Score.call(**cfg)
     first = _read(tmp_path)
+    assert len(list((tmp_path / S.RUN_DIR / S.DONE_DIR / "score").glob("*.json"))) == 3
     (tmp_path / "pt" / "part-0.parquet").unlink()  # as if killed after the others were written
-    stats = run_score(cfg)
-    assert stats["shards_resumed"] == 2 and stats["stages"]["score"]["out"] == 333
+    stats = Score.call(**cfg)
+    assert stats["units"] == {"total": 3, "resumed": 2, "processed": 1, "failed": 0}
+    assert stats["stages"]["score"]["out"] == 333 and stats["summary"]["documents"] == 333
     assert _read(tmp_path).sort(S.ID).equals(first.sort(S.ID))
 
 
 def test_score_on_ray_actor_pool(tmp_path, shards_dir, edu_model, ray_session):
-    stats = run_score(
-        ScoreConfig(
-            input=[str(shards_dir)],
-            output=str(tmp_path / "ray"),
-            classifier=[str(edu_model)],
-            executor="ray",
-            workers=2,
-        )
+    stats = Score.call(
+        input=[str(shards_dir)],
+        output=str(tmp_path / "ray"),
+        classifier=[str(edu_model)],
+        executor="ray",
+        workers=2,
     )
     assert stats["stages"]["score"]["out"] == 333
     local = tmp_path / "local"
-    run_score(
-        ScoreConfig(input=[str(shards_dir)], output=str(local), classifier=[str(edu_model)], executor="local")
-    )
+    Score.call(input=[str(shards_dir)], output=str(local), classifier=[str(edu_model)], executor="local")
     assert _read(tmp_path / "ray").sort(S.ID)["edu_score"].equals(_read(local).sort(S.ID)["edu_score"])
 
 
 def test_filter_where_keeps_matching_rows(tmp_path, shards_dir, edu_model):
     scored = tmp_path / "scored"
-    run_score(
-        ScoreConfig(
-            input=[str(shards_dir)], output=str(scored), classifier=[str(edu_model)], executor="local"
-        )
-    )
+    Score.call(input=[str(shards_dir)], output=str(scored), classifier=[str(edu_model)], executor="local")
     out = tmp_path / "kept"
-    proc = _curation("filter", "-i", str(scored), "-o", str(out), "--where", "edu_score >= 2 and lang = 'pt'")
-    assert proc.returncode == 0, proc.stderr
+    where = "edu_score >= 2 and lang = 'pt'"
+    summary = Filter.call(input=[str(scored)], output=str(out), where=where)["summary"]
     expected = _read(scored).filter((pl.col("edu_score") >= 2) & (pl.col(S.LANG) == "pt"))
     kept = _read(out)
     assert 0 < kept.height < 333 and kept.sort(S.ID).equals(expected.sort(S.ID))
@@ -128,11 +126,14 @@ def test_filter_where_keeps_matching_rows(tmp_path, shards_dir, edu_model):
         "dropped": {"where": 333 - kept.height},
         "seconds": 0.0,
     }
+    assert summary == {"shards": 3, "documents_in": 333, "documents_kept": kept.height}
 
 
 def test_user_errors_exit_2_with_one_line(tmp_path, shards_dir, edu_model):
     proc = _curation("filter", "-i", str(shards_dir), "-o", str(tmp_path / "f"), "--where", "edu_scor >= 3")
     assert proc.returncode == 2 and "unknown column 'edu_scor'" in proc.stderr
+    lines = proc.stderr.strip().splitlines()  # a progress line may come first: one error line, the last
+    assert lines[-1].startswith("error: unknown column") and sum("error" in line for line in lines) == 1
     proc = _curation(
         "score",
         "-i",
@@ -145,8 +146,9 @@ def test_user_errors_exit_2_with_one_line(tmp_path, shards_dir, edu_model):
         "local",
     )
     assert proc.returncode == 2 and "not a classifier" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1  # checked before any work starts
     with pytest.raises(CurationError, match="nothing to score"):
-        run_score(ScoreConfig(input=[str(shards_dir)], output=str(tmp_path / "n")))
+        Score.call(input=[str(shards_dir)], output=str(tmp_path / "n"))
 
 
 def test_classifier_train_cli_reads_config_and_flags_win(tmp_path, told_sample):

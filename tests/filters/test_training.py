@@ -12,14 +12,15 @@ from curation.core import schema as S
 from curation.core.errors import CurationError
 from curation.filters.card import ClassifierCard
 from curation.filters.scoring import load_scorer
-from curation.filters.training import TrainConfig, run_train
+from curation.filters.training import ClassifierTrain
 from tests.filters.conftest import TOLD_LABEL_SQL
 
 SMALL_FASTTEXT = {"epoch": 10, "bucket": 200_000}
 
 
 def train(out, **config) -> dict:
-    return run_train(TrainConfig(output=str(out), **config))
+    """Run `classifier train` in-process; returns its summary (the held-out report)."""
+    return ClassifierTrain.call(output=str(out), **config)["summary"]
 
 
 def _files_written(out):
@@ -51,7 +52,7 @@ def test_default_toxicity_on_told_br_beats_auc_080_and_badwords(tmp_path, told_p
 @pytest.mark.parametrize(("task", "floor"), [("edu", 0.50), ("stem", 0.60)])
 def test_default_on_llm_judged_labels_beats_spearman_floor(tmp_path, labels_path, task, floor):
     out = tmp_path / task
-    report = train(out, task=task, data=str(labels_path), label_col=task)
+    report = train(out, task=task, data=str(labels_path), label_column=task)
     _files_written(out)
     assert report["backend"] == "tfidf" and report["target"] == "regression"
     assert report["spearman"] > floor
@@ -84,7 +85,7 @@ def test_fasttext_trains_predicts_and_loads_raw(tmp_path, told_sample):
 def test_fasttext_ordinal_scores_are_expected_values(tmp_path, labels_path):
     out = tmp_path / "ft_edu"
     report = train(
-        out, task="edu", data=str(labels_path), label_col="edu", backend="fasttext", params=SMALL_FASTTEXT
+        out, task="edu", data=str(labels_path), label_column="edu", backend="fasttext", params=SMALL_FASTTEXT
     )
     assert report["target"] == "classes" and "spearman" in report
     scores = load_scorer(str(out)).score(pl.read_ndjson(labels_path)["text"].to_list()[:20])
@@ -93,15 +94,15 @@ def test_fasttext_ordinal_scores_are_expected_values(tmp_path, labels_path):
 
 def test_user_errors_name_the_problem(tmp_path, labels_path):
     with pytest.raises(CurationError, match="unknown column 'eduu'"):
-        train(tmp_path, task="edu", data=str(labels_path), label_col="eduu")
+        train(tmp_path, task="edu", data=str(labels_path), label_column="eduu")
     with pytest.raises(CurationError, match="not found"):
-        train(tmp_path, task="edu", data=str(tmp_path / "x.csv"), label_col="edu")
+        train(tmp_path, task="edu", data=str(tmp_path / "x.csv"), label_column="edu")
     with pytest.raises(CurationError, match="regression"):
         train(
             tmp_path,
             task="edu",
             data=str(labels_path),
-            label_col="edu",
+            label_column="edu",
             backend="fasttext",
             target="regression",
         )

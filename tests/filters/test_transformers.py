@@ -9,7 +9,7 @@ import pytest
 from curation.core import schema as S
 from curation.filters.card import ClassifierCard
 from curation.filters.scoring import backend_of, load_scorer
-from curation.filters.training import TrainConfig, run_train
+from curation.filters.training import ClassifierTrain
 from tests.filters.conftest import TOLD_LABEL_SQL
 
 
@@ -43,17 +43,15 @@ def test_finetune_encoder_writes_a_transformers_classifier(tmp_path, tiny_bert_d
     small = tmp_path / "told_400.csv"
     pl.read_csv(told_sample).head(400).write_csv(small)
     out = tmp_path / "ft"
-    report = run_train(
-        TrainConfig(
-            task="toxicity",
-            data=str(small),
-            label_sql=TOLD_LABEL_SQL,
-            output=str(out),
-            backend="transformers",
-            encoder=str(tiny_bert_dir),
-            params={"epochs": 1, "batch_size": 16, "max_tokens": 64},
-        )
-    )
+    report = ClassifierTrain.call(
+        task="toxicity",
+        data=str(small),
+        label_sql=TOLD_LABEL_SQL,
+        output=str(out),
+        backend="transformers",
+        encoder=str(tiny_bert_dir),
+        params={"epochs": 1, "batch_size": 16, "max_tokens": 64},
+    )["summary"]
     card = ClassifierCard.load(out)
     assert card.backend == "transformers" and card.model_file == "model"
     assert report["roc_auc"] is not None and report["test_rows"] == 80

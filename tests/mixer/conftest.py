@@ -62,6 +62,12 @@ def dup_shard(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def token_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A token cache shared by the tests that are not about tokenization (entries are keyed by content)."""
+    return str(tmp_path_factory.mktemp("token_cache"))
+
+
+@pytest.fixture(scope="session")
 def write_spec():
     """Write a spec dict as YAML and return its path."""
 

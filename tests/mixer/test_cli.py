@@ -36,7 +36,9 @@ def test_inventory_counts_per_source_language_and_score_bucket(
     expected = source.filter((pl.col("lang") == "pt") & (pl.col("edu_score").floor() == 3)).height
     assert pt_edu3["docs"].sum() == expected
     stats = json.loads((out / "_run" / "stats.json").read_text())
-    assert stats["tokens"] == totals["tokens"].sum()
+    assert stats["stage"] == "inventory" and stats["units"]["processed"] == stats["units"]["total"] == 2
+    assert stats["summary"]["tokens"] == totals["tokens"].sum()
+    assert stats["summary"]["docs"] == source.height and stats["summary"]["files"] == 2
     assert (out / "_run" / "config.yaml").exists() and (out / "_run" / "tokens_by_source.png").exists()
 
 
@@ -51,5 +53,6 @@ def test_mix_then_pack_from_the_command_line(tmp_path: Path, base_spec: dict, wr
     info = json.loads((tmp_path / "packed" / PACK_INFO_FILE).read_text())
     assert info["manifest_fingerprint"] == manifest["fingerprint"] and info["seed"] == 7
     stats = json.loads((tmp_path / "packed" / "_run" / "stats.json").read_text())
-    assert stats["counters"]["files"]["cached"] == 16  # tokenized once, by mix
+    # tokenized once, by mix: pack finds the 16 files in the token cache and writes only its one shard
+    assert stats["units"] == {"total": 16 + 1, "resumed": 16, "processed": 1, "failed": 0}
     assert stats["counters"]["sequences_per_source"] == {"pt": 469, "en_replay": 156}

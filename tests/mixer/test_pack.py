@@ -7,20 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-from curation.core.schema import PACK_INFO_FILE
+from curation.core.errors import CurationError
+from curation.core.schema import PACK_FORMAT_VERSION, PACK_INFO_FILE, PACK_SHARD_ARRAYS, TOKEN_CACHE_DIR
 from curation.mixer.dataset import PackedDataset
-from curation.mixer.manifest import build_manifest, write_manifest
-from curation.mixer.pack import PackOptions, run_pack
+from curation.mixer.manifest import Mix
+from curation.mixer.pack import Pack
 from curation.mixer.sources import ReadOptions, load_documents, source_files
-from curation.mixer.spec import MixSpec, validate_spec
 from curation.mixer.tokens import encode_documents
 
 
 def _pack(spec: dict, out: Path, **opts) -> Path:
-    manifest = build_manifest(validate_spec(MixSpec.model_validate(spec)), out / "mix")
-    write_manifest(manifest, out / "mix")
+    """`curation mix` into ``out/mix`` (token cache ``out/mix/token_cache``), then `curation pack` into
+    ``out/packed``; both in-process."""
+    Mix.call(**spec, output=str(out / "mix"))
     defaults = {"sequences_per_shard": 100, "executor": "local"}
-    run_pack(PackOptions(manifest=str(out / "mix"), output=str(out / "packed"), **{**defaults, **opts}))
+    Pack.call(manifest=str(out / "mix"), output=str(out / "packed"), **{**defaults, **opts})
     return out / "packed"
 
 
@@ -58,9 +59,17 @@ def _files(directory: Path) -> dict[str, bytes]:
 def test_pack_info_follows_the_contract(packed: Path):
     ds = PackedDataset(packed)
     info = ds.info
-    assert info["format_version"] == 1 and info["dtype"] == "uint16" and info["vocab_size"] == 50280
+    assert info["format_version"] == PACK_FORMAT_VERSION == 2
+    assert info["dtype"] == "uint16" and info["vocab_size"] == 50280
     assert ds.sources == ["pt", "en_replay", "web_edu"] and ds.eos_token_id == 50279
     assert len(ds) == info["num_sequences"] == 625 == sum(s["num_sequences"] for s in info["shards"])
+    assert PACK_SHARD_ARRAYS == ("tokens", "sources", "doc_starts", "doc_index")
+    for i, shard in enumerate(info["shards"]):  # format 2: the token array is under "tokens" (was "path")
+        assert shard == {
+            "num_sequences": 100 if i < 6 else 25,
+            **{key: f"shard_{i:05d}.{key}.npy" for key in PACK_SHARD_ARRAYS},
+        }
+        assert all((packed / shard[key]).is_file() for key in PACK_SHARD_ARRAYS)
     assert sum(info["tokens_per_source"].values()) == 625 * 64
     from transformers import AutoTokenizer
 
@@ -132,22 +141,24 @@ def test_same_spec_and_seed_is_byte_identical_and_a_new_seed_only_reorders(
 
 def test_killed_pack_resumes_without_duplicates_or_gaps(packed: Path, curriculum_spec: dict, tmp_path: Path):
     out = _pack(curriculum_spec, tmp_path)
-    cache = tmp_path / "mix" / "_run" / "token_cache"  # written by mix, reused by pack
+    cache = tmp_path / "mix" / TOKEN_CACHE_DIR  # written by mix, reused by pack
+    records = out / "_run" / "done" / "shards"
     for p in [
         out / PACK_INFO_FILE,
         out / "shard_00004.tokens.npy",
-        out / "_run" / "parts" / "shard_00004.json",
+        records / "shard_00004.json",
     ]:
         p.unlink()
-    (out / "_run" / "parts" / "shard_00005.json").unlink()  # shard written, completion record lost
+    (records / "shard_00005.json").unlink()  # shard written, completion record lost
     next(cache.glob("*.meta.npz")).unlink()  # that file is tokenized again by pack
     (out / ".shard_00006.tokens.npy.tmp-deadbeef").write_bytes(b"half a shard")
-    run_pack(
-        PackOptions(
-            manifest=str(tmp_path / "mix"), output=str(out), sequences_per_shard=100, executor="local"
-        )
+    stats = Pack.call(
+        manifest=str(tmp_path / "mix"), output=str(out), sequences_per_shard=100, executor="local"
     )
     assert _files(out) == _files(packed)
+    # 18 files (15 pt, 1 en, 2 web) and 7 shards: only the lost cache entry and shards 4 and 5 are redone
+    assert stats["units"] == {"total": 25, "resumed": 22, "processed": 3, "failed": 0}
+    assert sorted(p.name for p in records.glob("*.json")) == [f"shard_{i:05d}.json" for i in range(7)]
 
 
 def test_rank_views_are_disjoint_and_resume_is_exact(packed: Path):
@@ -180,13 +191,10 @@ def test_pack_rejects_a_changed_input(curriculum_spec: dict, tmp_path: Path, en_
         **curriculum_spec,
         "sources": {**curriculum_spec["sources"], "en_replay": {"paths": [str(local)], "weight": 0.25}},
     }
-    manifest = build_manifest(validate_spec(MixSpec.model_validate(spec)), tmp_path / "mix")
-    write_manifest(manifest, tmp_path / "mix")
+    Mix.call(**spec, output=str(tmp_path / "mix"))
     local.write_bytes(local.read_bytes() + b"\n")
-    from curation.core.errors import CurationError
-
     with pytest.raises(CurationError, match="input changed since the manifest was written"):
-        run_pack(PackOptions(manifest=str(tmp_path / "mix"), output=str(tmp_path / "p"), executor="local"))
+        Pack.call(manifest=str(tmp_path / "mix"), output=str(tmp_path / "p"), executor="local")
 
 
 @pytest.mark.slow
@@ -210,7 +218,7 @@ def test_really_killed_pack_process_resumes_to_the_same_bytes(base_spec: dict, t
     ]
     cmd += ["--sequences-per-shard", "4", "--executor", "local"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    parts = out / "_run" / "parts"
+    parts = out / "_run" / "done" / "shards"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(parts.glob("*.json"))) < 20:
         time.sleep(0.05)
@@ -218,5 +226,9 @@ def test_really_killed_pack_process_resumes_to_the_same_bytes(base_spec: dict, t
     proc.wait()
     written = len(list(parts.glob("*.json")))
     assert 20 <= written < 157 and not (out / PACK_INFO_FILE).exists()  # killed mid-way
-    run_pack(PackOptions(manifest=str(tmp_path / "clean" / "mix"), output=str(out), sequences_per_shard=4))
+    stats = Pack.call(
+        manifest=str(tmp_path / "clean" / "mix"), output=str(out), sequences_per_shard=4, executor="local"
+    )
     assert _files(out) == _files(clean)
+    # resumed: the 16 files in mix's token cache, and every shard finished before the kill
+    assert stats["units"]["resumed"] == 16 + written

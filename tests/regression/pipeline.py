@@ -61,7 +61,15 @@ def pack_digest(folder: Path) -> dict[str, Any]:
     for shard in info["shards"]:
         for key in ("tokens", "sources", "doc_starts", "doc_index"):
             h.update(np.ascontiguousarray(np.load(folder / shard[key])).tobytes())
-    keep = ("seq_len", "dtype", "vocab_size", "eos_token_id", "num_sequences", "num_tokens", "tokens_per_source")
+    keep = (
+        "seq_len",
+        "dtype",
+        "vocab_size",
+        "eos_token_id",
+        "num_sequences",
+        "num_tokens",
+        "tokens_per_source",
+    )
     return {"sha256": h.hexdigest(), **{k: info[k] for k in keep}}
 
 

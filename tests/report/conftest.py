@@ -107,7 +107,7 @@ def full_run(tmp_path_factory: pytest.TempPathFactory, build_run: Path, data_dir
         "edu",
         "--data",
         str(data_dir / "labels/web_docs_llm_judged.jsonl"),
-        "--label-col",
+        "--label-column",
         "edu",
         "--backend",
         "tfidf",

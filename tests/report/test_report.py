@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from curation.core import schema as S
+from curation.filters.heuristics.gopher_quality import ALPHA_WORDS_RATIO, N_WORDS
 from curation.filters.heuristics.presets import load_preset
 from curation.report.collect import find_stage_runs, load_metrics
-from curation.report.run import REPORT_FILE, SECTION_IDS
+from curation.report.stage import REPORT_FILE, SECTION_IDS
 from curation.report.thresholds import Threshold, preset_thresholds, where_thresholds
 from tests.report.cli_runner import curation, run_ok
 
@@ -41,8 +42,10 @@ def _section(dom: str, section_id: str) -> str:
 
 
 def _report(run: Path, out: Path) -> dict:
+    """Run `curation report`; its stats.json with the summary's keys at the top for brevity."""
     run_ok("report", str(run), "--output", str(out), "--samples-per-group", "2")
-    return json.loads((out / S.RUN_DIR / S.STATS_FILE).read_text())
+    stats = json.loads((out / S.RUN_DIR / S.STATS_FILE).read_text())
+    return {**stats, **stats["summary"]}
 
 
 def test_build_report_renders_every_section(build_run: Path, chromium, tmp_path: Path) -> None:
@@ -147,13 +150,18 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "samples_per_group" in proc.stderr
 
 
-def test_thresholds_come_from_presets_and_configs() -> None:
-    config = {"lang": ["pt", "de"], "presets": {"pt": {"lid_threshold": 0.8}}}
-    cuts = preset_thresholds(config)
+def test_thresholds_come_from_the_runs_resolved_presets_and_configs() -> None:
+    pt = load_preset("pt", {"lid_threshold": 0.8, "fineweb": {"max_newline_ratio": None}})
+    resolved = {
+        "presets": {"pt": pt.model_dump(mode="json"), "de": load_preset("de").model_dump(mode="json")}
+    }
+    cuts = preset_thresholds(resolved)
     assert Threshold(S.LANG_SCORE, 0.8, ">=", "pt") in cuts
     assert Threshold(S.LANG_SCORE, load_preset("de").lid_threshold, ">=", "de") in cuts
     alpha = load_preset("pt").gopher_quality.min_alpha_words_ratio
-    assert Threshold(S.ALPHA_WORDS_RATIO, alpha, ">=", "pt") in cuts
+    assert Threshold(ALPHA_WORDS_RATIO, alpha, ">=", "pt") in cuts
+    newline = {(t.label, t.value) for t in cuts if t.column == "newline_ratio"}
+    assert newline == {("de", 0.3)}  # switched off for pt in that run: no line, whatever today's preset says
     config = {
         "where": "edu_score >= 3 and toxic_score < 0.5",
         "sources": [{"filter": "n_words > 99 and a = 'b'"}],
@@ -161,7 +169,7 @@ def test_thresholds_come_from_presets_and_configs() -> None:
     assert where_thresholds(config) == [
         Threshold("edu_score", 3.0, ">=", "where"),
         Threshold("toxic_score", 0.5, "<", "where"),
-        Threshold(S.N_WORDS, 99.0, ">", "sources[0].filter"),
+        Threshold(N_WORDS, 99.0, ">", "sources[0].filter"),
     ]
 
 
@@ -176,7 +184,7 @@ def test_full_pipeline_report(full_run: Path, chromium, tmp_path: Path) -> None:
     assert page.console == [], page.console
     for section_id in SECTION_IDS:
         assert f'<section id="{section_id}"' in page.dom
-    dedup = json.loads((full_run / "dedup" / S.RUN_DIR / S.STATS_FILE).read_text())
+    dedup = json.loads((full_run / "dedup" / S.RUN_DIR / S.STATS_FILE).read_text())["summary"]
     section = _section(page.dom, "dedup")
     assert "clusters per cluster size" in section and f"<td>{dedup['clusters']:,}</td>" in section.replace(
         '<td class="n">', "<td>"

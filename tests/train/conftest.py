@@ -57,26 +57,20 @@ def other_tokenizer_json(tmp_path_factory: pytest.TempPathFactory, data_dir: Pat
 def pack(
     out: Path, tokenizer: Path, sources: dict[str, dict[str, Any]], total_tokens: int, seq_len: int = SEQ_LEN
 ) -> Path:
-    """Plan and pack a mixture with the mixer (local executor); returns the packed directory."""
-    from curation.core.io import atomic_write_yaml
-    from curation.mixer.manifest import run_mix
-    from curation.mixer.pack import PackOptions, run_pack
-    from curation.mixer.spec import load_spec
+    """Plan and pack a mixture with the mixer (in-process, local executor); returns the packed directory."""
+    from curation.mixer.manifest import Mix
+    from curation.mixer.pack import Pack
 
-    spec_path = out / "spec.yaml"
-    atomic_write_yaml(
-        spec_path,
-        {
-            "tokenizer": str(tokenizer),
-            "seq_len": seq_len,
-            "total_tokens": total_tokens,
-            "seed": 0,
-            "sources": sources,
-            "executor": "local",
-        },
+    Mix.call(
+        tokenizer=str(tokenizer),
+        seq_len=seq_len,
+        total_tokens=total_tokens,
+        seed=0,
+        sources=sources,
+        executor="local",
+        output=str(out / "mix"),
     )
-    run_mix(load_spec(spec_path), out / "mix")
-    run_pack(PackOptions(manifest=str(out / "mix"), output=str(out / "packed"), executor="local"))
+    Pack.call(manifest=str(out / "mix"), output=str(out / "packed"), executor="local")
     return out / "packed"
 
 
@@ -94,6 +88,20 @@ def packed(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tokenizer_j
 def eval_sets(data_dir: Path) -> dict[str, list[str]]:
     """Held-out text: Portuguese works and English speeches not in the packed mixture."""
     return {"pt": [str(p) for p in pt_files(data_dir)[-3:]], "en": [str(en_files(data_dir)[-1])]}
+
+
+def train(cfg: dict[str, Any]) -> dict[str, Any]:
+    """`curation train` in-process (``Train.call``); returns the run's summary (``stats.json["summary"]``)."""
+    from curation.train.run import Train
+
+    return Train.call(**cfg)["summary"]
+
+
+def losses(output: str | Path) -> list[float]:
+    """Per-step training losses of a run, from its ``metrics.jsonl`` (every step: ``log_every_steps`` 1)."""
+    from curation.train.metrics import read_metrics
+
+    return [r["loss"] for r in read_metrics(Path(output) / "metrics.jsonl") if "loss" in r]
 
 
 def tiny_config(packed: Path, output: Path, **overrides: Any) -> dict[str, Any]:

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from curation.core.errors import CurationError
-from tests.train.conftest import SEQ_LEN, en_files, pack, tiny_config
 from curation.train.config import TINY_LLAMA
-from curation.train.run import train
+from tests.train.conftest import SEQ_LEN, en_files, pack, tiny_config, train
 
 
 def fails(cfg: dict, match: str) -> str:

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.train.conftest import tiny_config
-from curation.train.run import train
+from tests.train.conftest import losses, tiny_config, train
 
 
 def torchrun(cfg: dict, tmp_path: Path, *flags: str) -> list[dict]:
@@ -47,7 +46,7 @@ def torchrun(cfg: dict, tmp_path: Path, *flags: str) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
-def losses(records: list[dict]) -> list[float]:
+def record_losses(records: list[dict]) -> list[float]:
     return [r["loss"] for r in records if "loss" in r]
 
 
@@ -55,7 +54,7 @@ def losses(records: list[dict]) -> list[float]:
 def single(packed: Path, eval_sets: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("single")
     cfg = tiny_config(packed, out, max_steps=8, eval={"sets": eval_sets, "max_bytes_per_set": 5_000})
-    return {"summary": train(cfg), "cfg": cfg}
+    return {"summary": train(cfg), "losses": losses(out), "cfg": cfg}
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +68,12 @@ def ddp_run(single: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
 def check_matches_single(records: list[dict], output: Path, single: dict) -> None:
     """Ranks read disjoint sequences (rank r: r, r+2, ...) of the same global batches, so the averaged
     gradients, and hence the losses, equal a single process with twice the accumulation."""
-    summary = json.loads((output / "_run" / "stats.json").read_text())
-    assert summary["world_size"] == 2 and summary["accumulation_steps"] == 1
-    assert losses(records) == pytest.approx(single["summary"]["losses"], abs=1e-5)
+    stats = json.loads((output / "_run" / "stats.json").read_text())  # written by rank 0 only
+    assert stats["stage"] == "train"
+    summary = stats["summary"]
+    assert summary["world_size"] == 2 and summary["accumulation_steps"] == 1 and summary["rank"] == 0
+    assert len(single["losses"]) == single["cfg"]["max_steps"]
+    assert record_losses(records) == pytest.approx(single["losses"], abs=1e-5)
     assert summary["tokens_per_source"] == single["summary"]["tokens_per_source"]
     assert summary["eval_bpb_after"] == pytest.approx(single["summary"]["eval_bpb_after"], abs=1e-5)
 
@@ -91,4 +93,5 @@ def test_distributed_resume_is_exact(ddp_run: dict, tmp_path: Path) -> None:
     cfg = {**ddp_run["cfg"], "output": str(tmp_path / "resumed")}
     torchrun({**cfg, "stop_after_steps": 3}, tmp_path)
     records = torchrun({**cfg, "resume": True}, tmp_path)
-    assert losses(records) == losses(ddp_run["records"])  # bit-identical to the uninterrupted DDP run
+    # bit-identical to the uninterrupted DDP run
+    assert record_losses(records) == record_losses(ddp_run["records"])

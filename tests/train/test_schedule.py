@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from curation.core.config import load_config
 from curation.core.errors import CurationError
-from curation.train.config import load_train_config
+from curation.train.config import TrainConfig
 from curation.train.schedule import ScheduleConfig, lr_at
 
 TOTAL = 100
@@ -60,7 +61,8 @@ def test_schedule_is_a_pure_function_of_step() -> None:
 )
 def test_bad_schedules_fail_with_the_key(schedule: dict[str, object], key: str) -> None:
     with pytest.raises(CurationError, match=f"'{key}"):
-        load_train_config(
+        load_config(  # what `curation train --config FILE --flags` and `Train.call` validate with
+            TrainConfig,
             None,
             {
                 "data": "d",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from tests.train.conftest import SEQ_LEN, tiny_config
-from curation.train.run import train
+from tests.train.conftest import SEQ_LEN, losses, tiny_config, train
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,10 @@ def trained(packed: Path, eval_sets: dict[str, list[str]], tmp_path_factory: pyt
 
 def test_loss_falls_and_target_language_bpb_improves(trained: dict) -> None:
     summary = trained["summary"]
-    losses = summary["losses"]
-    assert len(losses) == 30 and all(torch.isfinite(torch.tensor(losses)))
-    assert sum(losses[-5:]) / 5 < losses[0] - 0.8  # from ~ln(512)=6.2 nats down
+    steps = losses(trained["out"])
+    assert len(steps) == 30 and all(torch.isfinite(torch.tensor(steps)))
+    assert (summary["first_loss"], summary["final_loss"]) == (steps[0], steps[-1])
+    assert sum(steps[-5:]) / 5 < steps[0] - 0.8  # from ~ln(512)=6.2 nats down
     before, after = summary["eval_bpb_before"], summary["eval_bpb_after"]
     assert set(before) == {"pt", "en"}
     assert after["pt"] < before["pt"] - 0.3
@@ -54,17 +55,25 @@ def test_run_leaves_metrics_plot_config_and_stats(trained: dict) -> None:
     assert [r["step"] for r in evals] == [0, 10, 20, 30]
     assert (out / "_run" / "curves.png").stat().st_size > 10_000
     stats = json.loads((out / "_run" / "stats.json").read_text())
-    assert stats["step"] == 30 and stats["finished"] and stats["export"]
-    assert "max_steps: 30" in (out / "_run" / "config.yaml").read_text()
+    assert stats["stage"] == "train" and stats["summary"] == trained["summary"]
+    assert stats["summary"]["step"] == 30 and stats["summary"]["finished"] and stats["summary"]["export"]
+    config = yaml.safe_load((out / "_run" / "config.yaml").read_text())
+    assert config["command"] == "train" and config["config"]["max_steps"] == 30
 
 
 def test_resume_gives_bit_identical_losses(packed: Path, tmp_path: Path) -> None:
-    straight = train(tiny_config(packed, tmp_path / "a", max_steps=12, checkpoint={"every_steps": 4}))
+    train(tiny_config(packed, tmp_path / "a", max_steps=12, checkpoint={"every_steps": 4}))
+    straight = losses(tmp_path / "a")
+    assert len(straight) == 12
     first = train(tiny_config(packed, tmp_path / "b", max_steps=12, stop_after_steps=7))
-    assert not first["finished"] and first["export"] is None
+    assert not first["finished"] and first["export"] is None and first["steps_run"] == 7
+    first_losses = losses(tmp_path / "b")
     second = train(tiny_config(packed, tmp_path / "b", max_steps=12, resume=True))
-    assert second["resumed_from"].endswith("step_00000007")
-    assert first["losses"] + second["losses"] == straight["losses"]  # exact float equality on CPU
+    assert second["resumed_from"].endswith("step_00000007") and second["steps_run"] == 5
+    resumed = losses(tmp_path / "b")
+    assert resumed[:7] == first_losses  # the records of the first job are kept as they were
+    assert first_losses + resumed[7:] == straight  # exact float equality on CPU
+    assert (second["first_loss"], second["final_loss"]) == (resumed[7], resumed[-1])
     logged = [
         json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
     ]
