@@ -19,9 +19,9 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from curation.core import schema as S
 from curation.core.config import load_config
 from curation.core.io import iter_jsonl
+from curation.core.schema import DUP_SURVIVOR_ID, ID, REMOVED_DIR, TEXT, URL
 from curation.core.stage import run_stage
 from curation.dedup.config import DedupConfig
 from curation.dedup.shingles import jaccard, shingle
@@ -33,8 +33,7 @@ JACCARD_BANDS = (0.0, 0.5, 0.7, 0.8, 0.9, 1.01)
 def load_labelled(path: str) -> pl.DataFrame:
     """The labelled near-duplicate documents as (id, text, url, label)."""
     rows = [
-        {S.ID: r["doc_id"], S.TEXT: r["text"], S.URL: r["url"], "label": r["cluster_id"]}
-        for r in iter_jsonl(path)
+        {ID: r["doc_id"], TEXT: r["text"], URL: r["url"], "label": r["cluster_id"]} for r in iter_jsonl(path)
     ]
     return pl.DataFrame(rows)
 
@@ -71,7 +70,7 @@ def prf(pred: Sequence[Any], true: Sequence[Any]) -> dict[str, float]:
 
 def labelled_pairs(docs: pl.DataFrame, ngram: int) -> pl.DataFrame:
     """Every same-label pair (i, j) with the exact word-``ngram`` Jaccard of its texts."""
-    sh = shingle(docs[S.TEXT], np.zeros(docs.height, bool), word_ngram=ngram).per_doc()
+    sh = shingle(docs[TEXT], np.zeros(docs.height, bool), word_ngram=ngram).per_doc()
     rows = []
     for idx in docs.with_row_index("i").group_by("label").agg("i")["i"]:
         for i, j in itertools.combinations(sorted(idx), 2):
@@ -88,7 +87,7 @@ def predict(docs: pl.DataFrame, overrides: dict[str, Any]) -> np.ndarray:
     """Cluster label per document from a real dedup run (removed documents joined to their survivors)."""
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "in.parquet")
-        docs.select(S.ID, S.TEXT, S.URL).write_parquet(src)
+        docs.select(ID, TEXT, URL).write_parquet(src)
         out = os.path.join(tmp, "out")
         base = {
             "input": [src],
@@ -98,10 +97,10 @@ def predict(docs: pl.DataFrame, overrides: dict[str, Any]) -> np.ndarray:
             "executor": "local",
         }
         run_stage(Dedup(load_config(DedupConfig, None, {**base, **overrides})))
-        removed = pl.read_parquet(os.path.join(out, S.REMOVED_DIR, "in.parquet"))
-    index = {doc_id: i for i, doc_id in enumerate(docs[S.ID])}
-    a = np.array([index[x] for x in removed[S.ID]], dtype=np.int64)
-    b = np.array([index[x] for x in removed[S.DUP_SURVIVOR_ID]], dtype=np.int64)
+        removed = pl.read_parquet(os.path.join(out, REMOVED_DIR, "in.parquet"))
+    index = {doc_id: i for i, doc_id in enumerate(docs[ID])}
+    a = np.array([index[x] for x in removed[ID]], dtype=np.int64)
+    b = np.array([index[x] for x in removed[DUP_SURVIVOR_ID]], dtype=np.int64)
     return components(docs.height, a, b)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from curation.core import io
-from curation.core import schema as S
+from curation.core.schema import REMOVED_DIR, RUN_DIR, WORK_DIR
 from curation.dedup.config import DedupConfig
 from curation.dedup.exchange import Exchange
 
@@ -43,7 +43,7 @@ class Plan:
 
     @property
     def work(self) -> str:
-        return io.join(self.cfg.output, S.RUN_DIR, S.WORK_DIR)
+        return io.join(self.cfg.output, RUN_DIR, WORK_DIR)
 
     @property
     def group_kinds(self) -> tuple[str, ...]:
@@ -57,4 +57,4 @@ class Plan:
         return Exchange(self.work, name, n)
 
     def output_path(self, shard_index: int, removed: bool = False) -> str:
-        return io.join(self.cfg.output, *([S.REMOVED_DIR] if removed else []), self.outputs[shard_index])
+        return io.join(self.cfg.output, *([REMOVED_DIR] if removed else []), self.outputs[shard_index])

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from curation.core import io
-from curation.core import schema as S
+from curation.core.schema import CRAWL_DATE, ID, LANG, TEXT, URL
 from curation.dedup.config import KEEP_LATEST, KEEP_LONGEST, DedupConfig
 from curation.dedup.minhash import EMPTY, MinHasher, band_keys, optimal_bands_rows
 from curation.dedup.shingles import char_mode, shingle
@@ -70,11 +70,11 @@ def date_seconds(dates: pl.Series) -> pl.Series:
 
 def _priority(table: pl.DataFrame, cfg: DedupConfig) -> pl.Series:
     if cfg.keep == KEEP_LONGEST:
-        return table[S.TEXT].fill_null("").str.len_chars().cast(pl.Float64)
+        return table[TEXT].fill_null("").str.len_chars().cast(pl.Float64)
     if cfg.keep == KEEP_LATEST:
         return (
-            date_seconds(table[S.CRAWL_DATE])
-            if S.CRAWL_DATE in table.columns
+            date_seconds(table[CRAWL_DATE])
+            if CRAWL_DATE in table.columns
             else pl.repeat(float("-inf"), table.height, eager=True)
         )
     return table[cfg.keep_column].cast(pl.Float64).fill_nan(None).fill_null(float("-inf"))
@@ -82,7 +82,7 @@ def _priority(table: pl.DataFrame, cfg: DedupConfig) -> pl.Series:
 
 def read_columns(path: str, cfg: DedupConfig) -> list[str]:
     present = set(io.parquet_shape(path)[0])
-    wanted = [S.ID, S.TEXT, S.URL, S.CRAWL_DATE, S.LANG, cfg.keep_column]
+    wanted = [ID, TEXT, URL, CRAWL_DATE, LANG, cfg.keep_column]
     return [c for c in dict.fromkeys(wanted) if c is not None and c in present]
 
 
@@ -94,20 +94,20 @@ def build_records(path: str, shard_index: int, cfg: DedupConfig) -> pl.DataFrame
     records = pl.DataFrame(
         {
             DOC: doc_numbers(shard_index, n),
-            S.ID: table[S.ID].cast(pl.String),
+            ID: table[ID].cast(pl.String),
             PRIORITY: _priority(table, cfg),
-            DATE_SECONDS: date_seconds(table[S.CRAWL_DATE]) if S.CRAWL_DATE in has else np.full(n, -np.inf),
+            DATE_SECONDS: date_seconds(table[CRAWL_DATE]) if CRAWL_DATE in has else np.full(n, -np.inf),
             WEIGHT: np.ones(n, np.int64),
-            EXACT_KEY: text_key(table[S.TEXT]),
-            URL_KEY: url_key(table[S.URL]) if S.URL in has else pl.Series(URL_KEY, [None] * n, pl.UInt64),
+            EXACT_KEY: text_key(table[TEXT]),
+            URL_KEY: url_key(table[URL]) if URL in has else pl.Series(URL_KEY, [None] * n, pl.UInt64),
         }
     )
     if not cfg.minhash.enabled:
         return records
-    langs = table[S.LANG] if S.LANG in has else None
+    langs = table[LANG] if LANG in has else None
     batches = [
         _minhash_columns(
-            table[S.TEXT].slice(i, BATCH_DOCS), None if langs is None else langs.slice(i, BATCH_DOCS), cfg
+            table[TEXT].slice(i, BATCH_DOCS), None if langs is None else langs.slice(i, BATCH_DOCS), cfg
         )
         for i in range(0, max(n, 1), BATCH_DOCS)
     ]

@@ -19,8 +19,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 
 from curation.core import io
-from curation.core import schema as S
 from curation.core.errors import CurationError
+from curation.core.schema import DONE_DIR, ID, REJECTED_DIR, REMOVED_DIR, TEXT
 from curation.core.stage import Run, Stage, Unit, relative_paths
 from curation.dedup.config import DedupConfig
 
@@ -28,7 +28,7 @@ from curation.dedup.config import DedupConfig
 def input_shards(inputs: list[str]) -> list[str]:
     """Parquet files of the inputs, skipping side outputs (``rejected/``, ``removed/``) inside input folders."""
     roots = [(i if io.is_remote(i) else os.path.abspath(i)).rstrip("/") + "/" for i in inputs if io.is_dir(i)]
-    side = (S.REJECTED_DIR, S.REMOVED_DIR)
+    side = (REJECTED_DIR, REMOVED_DIR)
 
     def is_side_output(path: str) -> bool:
         return any(path.startswith(r) and path[len(r) :].split("/")[0] in side for r in roots)
@@ -67,7 +67,7 @@ class Dedup(Stage[DedupConfig]):
 
     def _check_inputs(self, shards: list[str]) -> int:
         """Fail fast on missing columns; returns the number of input documents."""
-        needed = [S.ID, S.TEXT] + ([self.cfg.keep_column] if self.cfg.keep_column else [])
+        needed = [ID, TEXT] + ([self.cfg.keep_column] if self.cfg.keep_column else [])
         total = 0
         for path in shards:
             names, rows = io.parquet_shape(path)
@@ -101,9 +101,9 @@ class Dedup(Stage[DedupConfig]):
         keys = [str(i) for i in range(len(self.plan.shards))]
         if all(k in written and all(io.exists(o) for o in written[k]["outputs"]) for k in keys):
             return
-        for path in io.find(io.join(run.run_dir, S.DONE_DIR), "*.json"):
+        for path in io.find(io.join(run.run_dir, DONE_DIR), "*.json"):
             # <step>/<unit>.json of every step but write (done/ itself holds the config fingerprint)
-            if os.path.basename(os.path.dirname(path)) not in ("write", S.DONE_DIR):
+            if os.path.basename(os.path.dirname(path)) not in ("write", DONE_DIR):
                 io.remove(path)
 
     def run(self, run: Run) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from curation.core import io
-from curation.core import schema as S
+from curation.core.schema import ID
 from curation.core.stage import UnitResult
 from curation.core.stats import Stats
 from curation.dedup.components import labels_path
@@ -49,14 +49,14 @@ from curation.dedup.shingles import jaccard
 
 GROUP_KEY = {KIND_EXACT: EXACT_KEY, KIND_URL: URL_KEY}
 GROUP_ORDER = {KIND_EXACT: PRIORITY, KIND_URL: DATE_SECONDS}
-NODE_COLUMNS = (DOC, S.ID, PRIORITY, WEIGHT)
+NODE_COLUMNS = (DOC, ID, PRIORITY, WEIGHT)
 CLUSTER_SIZE_COUNTER = "cluster_size_docs"
 
 
 def _schema(plan: Plan) -> dict[str, pl.DataType]:
     schema: dict[str, pl.DataType] = {
         DOC: pl.Int64,
-        S.ID: pl.String,
+        ID: pl.String,
         PRIORITY: pl.Float64,
         DATE_SECONDS: pl.Float64,
         WEIGHT: pl.Int64,
@@ -89,7 +89,7 @@ def _keep(plan: Plan, producer: str, survivors: pl.DataFrame, stats: Stats) -> N
             DOC,
             pl.lit(None, pl.String).alias(KIND),
             pl.lit(None, pl.String).alias(SURVIVOR),
-            pl.col(S.ID).alias(CLUSTER_ID),
+            pl.col(ID).alias(CLUSTER_ID),
             pl.col(WEIGHT).alias(CLUSTER_SIZE),
         ),
     )
@@ -140,9 +140,9 @@ def records_task(shard_index: int, plan: Plan) -> UnitResult:
 
 def _pick(df: pl.DataFrame, group: str, order: str) -> pl.DataFrame:
     """Sort each group best-first (``order`` descending, then ``id``) and mark its survivor."""
-    return df.sort([group, order, S.ID], descending=[False, True, False], nulls_last=True).with_columns(
+    return df.sort([group, order, ID], descending=[False, True, False], nulls_last=True).with_columns(
         (pl.int_range(pl.len()).over(group) == 0).alias("_first"),
-        pl.col(S.ID).first().over(group).alias(SURVIVOR),
+        pl.col(ID).first().over(group).alias(SURVIVOR),
         pl.col(WEIGHT).sum().over(group).alias("_group_weight"),
     )
 

@@ -7,7 +7,7 @@ import polars as pl
 import pyarrow as pa
 
 from curation.core import io
-from curation.core import schema as S
+from curation.core.schema import DUP_CLUSTER_ID, DUP_CLUSTER_SIZE, DUP_KIND, DUP_SURVIVOR_ID
 from curation.core.stage import UnitResult
 from curation.core.stats import Stats
 from curation.dedup.plan import CLUSTER_ID, CLUSTER_SIZE, DECISION_SCHEMA, KIND, SURVIVOR, Plan
@@ -41,13 +41,13 @@ def write_task(shard_index: int, plan: Plan) -> UnitResult:
         decisions = decisions.with_columns(pl.Series("_row", rows)).sort("_row")
         kept = decisions[KIND].is_null().to_numpy()
         kept_columns = {
-            S.DUP_CLUSTER_ID: (CLUSTER_ID, pa.string()),
-            S.DUP_CLUSTER_SIZE: (CLUSTER_SIZE, pa.int64()),
+            DUP_CLUSTER_ID: (CLUSTER_ID, pa.string()),
+            DUP_CLUSTER_SIZE: (CLUSTER_SIZE, pa.int64()),
         }
         outputs = [plan.output_path(shard_index)]
         io.write_parquet(outputs[0], _select(table, decisions, kept, kept_columns))
         if plan.cfg.write_removed:
-            removed_columns = {S.DUP_SURVIVOR_ID: (SURVIVOR, pa.string()), S.DUP_KIND: (KIND, pa.string())}
+            removed_columns = {DUP_SURVIVOR_ID: (SURVIVOR, pa.string()), DUP_KIND: (KIND, pa.string())}
             outputs.append(plan.output_path(shard_index, removed=True))
             io.write_parquet(outputs[1], _select(table, decisions, ~kept, removed_columns))
         stats.seen("write", table.num_rows)

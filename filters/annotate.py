@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from curation.core import io
-from curation.core import schema as S
 from curation.core.config import StageConfig
 from curation.core.errors import CurationError
 from curation.core.executor import progress_bar
+from curation.core.schema import ANNOTATION_CACHE, ID, LANG, TEXT
 from curation.core.stage import Run, Stage
 from curation.core.stats import Stats
 from curation.filters.judges import ChatClient, LocalJudge, RequestFailed, parse_score
@@ -45,7 +45,7 @@ class AnnotateConfig(StageConfig):
     )
     tasks: list[str] = Field(default_factory=lambda: ["edu", "stem", "toxicity"], description="Prompt names.")
     sample_docs: int = Field(1000, gt=0, description="Documents to sample.")
-    stratify_column: str = Field(S.LANG, description="Column to stratify the sample by.")
+    stratify_column: str = Field(LANG, description="Column to stratify the sample by.")
     seed: int = Field(0, description="Sampling seed.")
     base_url: str | None = Field(None, description="OpenAI-compatible API base URL (.../v1).")
     model: str | None = Field(None, description="Judge model name at the API.")
@@ -112,11 +112,11 @@ def read_sample(cfg: AnnotateConfig) -> pl.DataFrame:
     from curation.filters.labelled import read_table
 
     frame = pl.concat([read_table(path) for path in cfg.input], how="diagonal_relaxed")
-    require_columns(frame.columns, [S.TEXT, cfg.stratify_column], ", ".join(cfg.input))
-    if S.ID not in frame.columns:
-        frame = frame.with_columns(pl.col(S.TEXT).hash(seed=0).cast(pl.Utf8).alias(S.ID))
-    frame = frame.select(S.ID, S.TEXT, cfg.stratify_column).unique(S.ID, keep="first", maintain_order=True)
-    return stratified_sample(frame, cfg.stratify_column, cfg.sample_docs, cfg.seed).sort(S.ID)
+    require_columns(frame.columns, [TEXT, cfg.stratify_column], ", ".join(cfg.input))
+    if ID not in frame.columns:
+        frame = frame.with_columns(pl.col(TEXT).hash(seed=0).cast(pl.Utf8).alias(ID))
+    frame = frame.select(ID, TEXT, cfg.stratify_column).unique(ID, keep="first", maintain_order=True)
+    return stratified_sample(frame, cfg.stratify_column, cfg.sample_docs, cfg.seed).sort(ID)
 
 
 class Cache:
@@ -190,9 +190,9 @@ def annotate(cfg: AnnotateConfig, stats: Stats) -> dict[str, Any]:
     prompts = load_prompts(cfg.prompt_dir, cfg.tasks)
     sample = read_sample(cfg)
     judge = make_judge(cfg)
-    cache = Cache(out / S.ANNOTATION_CACHE)
+    cache = Cache(out / ANNOTATION_CACHE)
     todo = []
-    for doc_id, text in sample.select(S.ID, S.TEXT).iter_rows():
+    for doc_id, text in sample.select(ID, TEXT).iter_rows():
         for task in cfg.tasks:
             key = Cache.key(doc_id, task, judge.name, prompts[task])
             stats.seen(STAGE)
@@ -233,7 +233,7 @@ def annotate(cfg: AnnotateConfig, stats: Stats) -> dict[str, Any]:
             bar.update(task_id, advance=1)
     labels: dict[str, list[int | None]] = {task: [] for task in cfg.tasks}
     parse_failures = 0
-    for doc_id in sample[S.ID].to_list():
+    for doc_id in sample[ID].to_list():
         for task in cfg.tasks:
             entry = cache.entries.get(Cache.key(doc_id, task, judge.name, prompts[task]))
             labels[task].append(entry["score"] if entry else None)

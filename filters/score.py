@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from curation.core import io
-from curation.core import schema as S
 from curation.core.config import ParallelConfig, StageConfig
 from curation.core.errors import CurationError
+from curation.core.schema import BADWORD_COUNT, BADWORD_RATIO, LANG, TEXT, score_column
 from curation.core.stage import Run, Stage, UnitResult, shard_units
 from curation.core.stats import Stats
 
@@ -34,7 +34,7 @@ class ScoreConfig(StageConfig, ParallelConfig):
     )
     badwords: list[str] = Field(default_factory=list, description="Directories of LDNOOBW-style word lists.")
     badword_lang: str | None = Field(None, description="List language for every document (default: lang).")
-    text_column: str = Field(S.TEXT, description="Column holding the text.")
+    text_column: str = Field(TEXT, description="Column holding the text.")
     batch_size: int = Field(32, description="Texts per transformers batch.")
     device: str | None = Field(None, description="cuda or cpu (default: cuda when available).")
 
@@ -46,7 +46,7 @@ class ShardScorer:
         self,
         classifiers: list[str],
         badwords: list[str],
-        text_column: str = S.TEXT,
+        text_column: str = TEXT,
         badword_lang: str | None = None,
         batch_size: int = 32,
         device: str | None = None,
@@ -77,13 +77,13 @@ class ShardScorer:
         for scorer in self.scorers:
             with stats.timed(f"score:{scorer.task}"):
                 scores = scorer.score(texts) if texts else np.empty(0, np.float32)  # models refuse 0 rows
-                columns[S.score_column(scorer.task)] = pa.array(scores, pa.float32())
+                columns[score_column(scorer.task)] = pa.array(scores, pa.float32())
         if self.badwords is not None:
             langs = self._langs(table, src)
             with stats.timed("badwords"):
                 counts, ratios = self.badwords.measure_many(texts, langs)
-            columns[S.BADWORD_COUNT] = pa.array(counts, pa.int32())
-            columns[S.BADWORD_RATIO] = pa.array(ratios, pa.float32())
+            columns[BADWORD_COUNT] = pa.array(counts, pa.int32())
+            columns[BADWORD_RATIO] = pa.array(ratios, pa.float32())
         for name, values in columns.items():
             if name in table.column_names:
                 table = table.drop_columns([name])
@@ -96,9 +96,9 @@ class ShardScorer:
     def _langs(self, table: Any, src: str) -> list[str]:
         if self.badword_lang:
             return [self.badword_lang] * table.num_rows
-        if S.LANG not in table.column_names:
-            raise CurationError(f"no '{S.LANG}' column in {src}: set badword_lang")
-        return [lang or "" for lang in table.column(S.LANG).to_pylist()]
+        if LANG not in table.column_names:
+            raise CurationError(f"no '{LANG}' column in {src}: set badword_lang")
+        return [lang or "" for lang in table.column(LANG).to_pylist()]
 
 
 def score_shard(item: tuple[str, str], scorer: ShardScorer) -> UnitResult:

@@ -16,9 +16,9 @@ import numpy as np
 from pydantic import Field
 
 from curation.core import io
-from curation.core import schema as S
 from curation.core.config import StageConfig
 from curation.core.errors import CurationError
+from curation.core.schema import CLASSIFIER_HELDOUT, CLASSIFIER_REPORT, TEXT
 from curation.core.stage import Run, Stage
 from curation.filters.card import ClassifierCard, is_numeric
 
@@ -32,7 +32,7 @@ class ClassifierTrainConfig(StageConfig):
 
     task: str = Field(description="Task name: the score column is <task>_score.")
     data: str = Field(description="Labelled Parquet (file/dir), CSV or JSONL.")
-    text_column: str = Field(S.TEXT, description="Column holding the text.")
+    text_column: str = Field(TEXT, description="Column holding the text.")
     label_column: str | None = Field(None, description="Column holding the label.")
     label_sql: str | None = Field(
         None, description="SQL expression for the label instead, e.g. GREATEST(a, b) >= 2."
@@ -200,8 +200,8 @@ class ClassifierTrain(Stage[ClassifierTrainConfig]):
         if cfg.baseline_badwords:
             report["baselines"] = baseline(cfg, test_texts, test_truth, card)
         heldout = pl.DataFrame({"text": test_texts, "label": test_truth, "score": scores})
-        io.write_parquet(out / S.CLASSIFIER_HELDOUT, heldout.to_arrow())
-        io.write_json(out / S.CLASSIFIER_REPORT, report)
+        io.write_parquet(out / CLASSIFIER_HELDOUT, heldout.to_arrow())
+        io.write_json(out / CLASSIFIER_REPORT, report)
         return report
 
     def render(self, stats: dict[str, Any]) -> str:

@@ -96,8 +96,3 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerFast) -> str:
 def vocab_size(tokenizer: PreTrainedTokenizerFast) -> int:
     """Number of ids the tokenizer can emit (base vocabulary plus added tokens)."""
     return max(len(tokenizer), tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=True))
-
-
-def count_tokens(tokenizer: PreTrainedTokenizerFast, texts: list[str]) -> list[int]:
-    """Token counts of ``texts`` (no special tokens), batched through the Rust tokenizer."""
-    return [len(enc.ids) for enc in tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]

@@ -16,8 +16,17 @@ from curation.builder.config import BuildConfig
 from curation.builder.lid import LanguageIdentifier
 from curation.builder.preselect import preselect_reason
 from curation.builder.warc import WarcPage
-from curation.core import schema as S
 from curation.core.lang import UNDETERMINED
+from curation.core.schema import (
+    DROP_REASON,
+    HTML_LANG,
+    LANG,
+    LANG_SCORE,
+    N_CHARS,
+    N_LINES,
+    REJECTED_DIR,
+    TEXT,
+)
 from curation.core.stats import Stats
 from curation.filters import heuristics
 from curation.filters.heuristics.presets import LanguagePreset, load_preset
@@ -45,7 +54,7 @@ class Page:
             assert self.preset is not None
             with self.stats.timed("signals"):
                 cleaned, signals = heuristics.measure(self.text, self.preset)
-            signals[S.N_LINES] = sum(1 for line in self.text.splitlines() if line.strip())
+            signals[N_LINES] = sum(1 for line in self.text.splitlines() if line.strip())
             self._measured = cleaned, signals
         return self._measured
 
@@ -181,14 +190,14 @@ class PageFunnel:
         return page.lang, self._row(page, base, signals, cleaned)
 
     def _row(self, page: Page, base: dict[str, Any], signals: dict[str, Any], text: str) -> dict[str, Any]:
-        row = {**base, S.HTML_LANG: page.html_lang, S.LANG: page.lang, S.LANG_SCORE: page.lang_score}
-        return {**row, **signals, S.TEXT: text, S.N_CHARS: len(text)}
+        row = {**base, HTML_LANG: page.html_lang, LANG: page.lang, LANG_SCORE: page.lang_score}
+        return {**row, **signals, TEXT: text, N_CHARS: len(text)}
 
     def _rejected(self, page: Page, base: dict[str, Any], reason: str) -> tuple[str, dict[str, Any]] | None:
         if not self.cfg.keep_rejected or page.preset is None:
             return None
         row = self._row(page, base, page.measured()[1], page.text)
-        return S.REJECTED_DIR, {**row, S.DROP_REASON: reason}
+        return REJECTED_DIR, {**row, DROP_REASON: reason}
 
 
 def step_names() -> list[str]:

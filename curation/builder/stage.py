@@ -17,7 +17,17 @@ from rich.console import Group, RenderableType
 
 from curation.builder.config import BuildConfig
 from curation.core import io
-from curation.core import schema as S
+from curation.core.schema import (
+    CRAWL_DATE,
+    DOCUMENT_FIELDS,
+    DROP_REASON,
+    ID,
+    REJECTED_DIR,
+    SNAPSHOT,
+    URL,
+    WARC_PATH,
+    WARC_RECORD_OFFSET,
+)
 from curation.core.stage import Run, Stage, Unit, UnitResult, funnel_table, path_key
 from curation.core.stats import Stats
 
@@ -28,8 +38,8 @@ def document_schema(rejected: bool = False) -> Any:
 
     from curation.filters.heuristics import signal_types
 
-    columns = {**S.DOCUMENT_FIELDS, **signal_types(), **({S.DROP_REASON: "string"} if rejected else {})}
-    return pa.schema([pa.field(n, pa.type_for_alias(t), nullable=n != S.ID) for n, t in columns.items()])
+    columns = {**DOCUMENT_FIELDS, **signal_types(), **({DROP_REASON: "string"} if rejected else {})}
+    return pa.schema([pa.field(n, pa.type_for_alias(t), nullable=n != ID) for n, t in columns.items()])
 
 
 class ShardWriter:
@@ -101,17 +111,17 @@ def build_input(path: str, cfg: BuildConfig) -> UnitResult:
             reader = WarcReader(stream, path, stats, cfg.max_payload_bytes)
             for page in reader:
                 base = {
-                    S.ID: page.record_id or f"{key}:{page.offset}",
-                    S.URL: page.url,
-                    S.WARC_PATH: path,
-                    S.WARC_RECORD_OFFSET: page.offset,
-                    S.CRAWL_DATE: page.date,
-                    S.SNAPSHOT: reader.snapshot,
+                    ID: page.record_id or f"{key}:{page.offset}",
+                    URL: page.url,
+                    WARC_PATH: path,
+                    WARC_RECORD_OFFSET: page.offset,
+                    CRAWL_DATE: page.date,
+                    SNAPSHOT: reader.snapshot,
                 }
                 result = funnel.process(page, base)
                 if result is not None:
                     folder, row = result
-                    (rejected if folder == S.REJECTED_DIR else kept).add(folder, row)
+                    (rejected if folder == REJECTED_DIR else kept).add(folder, row)
     except (RemoteReadError, FileNotFoundError, PermissionError) as exc:
         # Nothing of this input is kept and no completion record is written: the next run retries it whole.
         _remove_shards(out, key)

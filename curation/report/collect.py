@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from curation.core import schema as S
 from curation.core.errors import CurationError
+from curation.core.schema import CONFIG_FILE, RUN_DIR, STATS_FILE
 
 NOT_STAGES = ("report", "demo")  # commands whose run folders hold stage outputs rather than being one
 COMMAND_ORDER = ("build", "score", "filter", "dedup", "inventory", "mix", "pack", "train")
@@ -37,7 +37,7 @@ class StageRun:
 
     @property
     def finished(self) -> bool:
-        return (self.path / S.RUN_DIR / S.STATS_FILE).is_file()
+        return (self.path / RUN_DIR / STATS_FILE).is_file()
 
     def files(self, pattern: str) -> list[Path]:
         """Files matching ``pattern`` below this stage, outside ``_run``/hidden folders and nested stages."""
@@ -46,7 +46,7 @@ class StageRun:
             rel = p.relative_to(self.path).parts
             if any(part.startswith(("_", ".")) for part in rel[:-1]) or rel[-1].startswith("."):
                 continue
-            if any((self.path.joinpath(*rel[:i]) / S.RUN_DIR).is_dir() for i in range(1, len(rel))):
+            if any((self.path.joinpath(*rel[:i]) / RUN_DIR).is_dir() for i in range(1, len(rel))):
                 continue  # belongs to a nested stage output
             out.append(p)
         return out
@@ -82,13 +82,13 @@ def find_stage_runs(root: str | Path) -> list[StageRun]:
     if not root.is_dir():
         raise CurationError(f"run directory not found: {root}")
     stages = []
-    run_dirs = {p.parent for name in (S.STATS_FILE, S.CONFIG_FILE) for p in root.rglob(f"{S.RUN_DIR}/{name}")}
+    run_dirs = {p.parent for name in (STATS_FILE, CONFIG_FILE) for p in root.rglob(f"{RUN_DIR}/{name}")}
     for run_dir in sorted(run_dirs):
         folder = run_dir.parent
-        if S.RUN_DIR in folder.relative_to(root).parts:
+        if RUN_DIR in folder.relative_to(root).parts:
             continue  # a stage's own scratch space, not an output
-        meta = _read_yaml(run_dir / S.CONFIG_FILE)
-        stats = _read_json(run_dir / S.STATS_FILE)  # {} while the stage runs, or after it was killed
+        meta = _read_yaml(run_dir / CONFIG_FILE)
+        stats = _read_json(run_dir / STATS_FILE)  # {} while the stage runs, or after it was killed
         command = str(meta.get("command") or stats.get("stage") or folder.name)
         if command in NOT_STAGES:
             continue
@@ -96,9 +96,7 @@ def find_stage_runs(root: str | Path) -> list[StageRun]:
         name = folder.relative_to(root).as_posix() if folder != root else folder.name
         stages.append(StageRun(folder, name, command, config, stats, meta))
     if not stages:
-        raise CurationError(
-            f"no stage output (*/{S.RUN_DIR}/{S.CONFIG_FILE} or {S.STATS_FILE}) under: {root}"
-        )
+        raise CurationError(f"no stage output (*/{RUN_DIR}/{CONFIG_FILE} or {STATS_FILE}) under: {root}")
     return sorted(stages, key=_order_key)
 
 

@@ -10,7 +10,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.core import schema as S
+from curation.core.schema import (
+    BADWORD_COUNT,
+    BADWORD_RATIO,
+    DROP_REASON,
+    DUP_KIND,
+    ID,
+    LANG,
+    LANG_SCORE,
+    N_CHARS,
+    REJECTED_DIR,
+    REMOVED_DIR,
+    SCORE_SUFFIX,
+    TEXT,
+    URL,
+)
 from curation.report.collect import StageRun, of_command, summary_of
 from curation.report.html import Section, esc, not_run, plot, table
 from curation.report.shards import read_columns, sample_rows, schema_names
@@ -27,11 +41,11 @@ def signal_columns() -> tuple[list[str], list[str]]:
 
     kinds = signal_types()
     numeric = [
-        S.LANG_SCORE,
-        S.N_CHARS,
+        LANG_SCORE,
+        N_CHARS,
         *(c for c, t in kinds.items() if t != "bool"),
-        S.BADWORD_COUNT,
-        S.BADWORD_RATIO,
+        BADWORD_COUNT,
+        BADWORD_RATIO,
     ]
     return numeric, [c for c, t in kinds.items() if t == "bool"]
 
@@ -57,7 +71,7 @@ def signals_section(stages: Sequence[StageRun], max_rows: int) -> Section:
     if not builds:
         return not_run("signals", title, "no build output (curation build)")
     numeric, bool_columns = signal_columns()
-    cols = [*numeric, *bool_columns, S.DROP_REASON]
+    cols = [*numeric, *bool_columns, DROP_REASON]
     t = _concat([read_columns(b.parquet_files(), cols, max_rows) for b in builds])
     present = [c for c in numeric if c in t.column_names]
     if not present:
@@ -66,7 +80,7 @@ def signals_section(stages: Sequence[StageRun], max_rows: int) -> Section:
         [th for b in builds for th in preset_thresholds(b.meta.get("resolved") or {})]
         + [th for s in stages for th in where_thresholds(s.config) if th.column in numeric]
     )
-    dropped = pc.is_valid(t.column(S.DROP_REASON)) if S.DROP_REASON in t.column_names else None
+    dropped = pc.is_valid(t.column(DROP_REASON)) if DROP_REASON in t.column_names else None
     plots = []
     for col in present:
         if dropped is None:
@@ -93,7 +107,7 @@ def _score_source(stages: Sequence[StageRun]) -> tuple[StageRun, list[str]] | No
     """The first stage output (pipeline order) whose shards carry classifier score columns."""
     for s in stages:
         names = schema_names(s.parquet_files()[:20])
-        scores = sorted(c for c in names if c.endswith(S.SCORE_SUFFIX) and c != S.LANG_SCORE)
+        scores = sorted(c for c in names if c.endswith(SCORE_SUFFIX) and c != LANG_SCORE)
         if scores:
             return s, scores
     return None
@@ -105,18 +119,18 @@ def scores_section(stages: Sequence[StageRun], max_rows: int) -> Section:
     if found is None:
         return not_run("scores", title, "no shards with *_score columns (curation score)")
     stage, scores = found
-    t = read_columns(stage.parquet_files(), [*scores, S.LANG], max_rows)
+    t = read_columns(stage.parquet_files(), [*scores, LANG], max_rows)
     cuts: dict[str, list[Threshold]] = merge_thresholds(
         th for s in stages for th in where_thresholds(s.config)
     )
     langs = []
-    if S.LANG in t.column_names:
-        counts = pc.value_counts(t.column(S.LANG)).to_pylist()
+    if LANG in t.column_names:
+        counts = pc.value_counts(t.column(LANG)).to_pylist()
         langs = [c["values"] for c in sorted(counts, key=lambda c: -c["counts"]) if c["values"]]
     plots = []
     for col in scores:
         if 1 < len(langs) <= MAX_SCORE_GROUPS:
-            groups = {lang: _values(t, col, pc.equal(t.column(S.LANG), lang)) for lang in langs}
+            groups = {lang: _values(t, col, pc.equal(t.column(LANG), lang)) for lang in langs}
         else:
             groups = {"documents": _values(t, col)}
         plots.append(plot(histogram_svg(groups, col, cuts.get(col, []))))
@@ -128,11 +142,11 @@ def scores_section(stages: Sequence[StageRun], max_rows: int) -> Section:
 
 
 def _doc_html(row: dict[str, Any], max_chars: int) -> str:
-    text = str(row.get(S.TEXT) or "")
+    text = str(row.get(TEXT) or "")
     cut = text[:max_chars] + (
         f" … [{len(text) - max_chars:,} more characters]" if len(text) > max_chars else ""
     )
-    head = " · ".join(esc(x) for x in (row.get(S.LANG), row.get(S.URL) or row.get(S.ID)) if x)
+    head = " · ".join(esc(x) for x in (row.get(LANG), row.get(URL) or row.get(ID)) if x)
     return f'<details open><summary>{head}</summary><pre class="doc">{esc(cut)}</pre></details>'
 
 
@@ -147,7 +161,7 @@ def _sample_groups(
     max_chars: int,
 ) -> list[str]:
     """``<h3>`` per group of ``column`` values, then up to ``per_group`` documents each."""
-    cols = (S.ID, S.URL, S.LANG, S.TEXT, column)
+    cols = (ID, URL, LANG, TEXT, column)
     rows = sample_rows(
         files,
         cols,
@@ -170,22 +184,20 @@ def samples_section(stages: Sequence[StageRun], per_group: int, max_chars: int, 
     parts = []
     for b in of_command(stages, "build"):
         files = b.parquet_files()
-        rejected = [f for f in files if f.parent.name == S.REJECTED_DIR]
-        kept = [f for f in files if f.parent.name != S.REJECTED_DIR]
+        rejected = [f for f in files if f.parent.name == REJECTED_DIR]
+        kept = [f for f in files if f.parent.name != REJECTED_DIR]
         langs = set(b.stats.get("counters", {}).get("kept_languages", {}))
         reasons = {r for st in (b.stats.get("stages") or {}).values() for r in (st.get("dropped") or {})}
-        parts += _sample_groups(b, kept, S.LANG, "kept", per_group, langs, max_rows, max_chars)
-        parts += _sample_groups(
-            b, rejected, S.DROP_REASON, "dropped", per_group, reasons, max_rows, max_chars
-        )
+        parts += _sample_groups(b, kept, LANG, "kept", per_group, langs, max_rows, max_chars)
+        parts += _sample_groups(b, rejected, DROP_REASON, "dropped", per_group, reasons, max_rows, max_chars)
         if not rejected:
             parts.append(
                 '<p class="note">no dropped documents saved (run the build with --keep-rejected)</p>'
             )
     for d in of_command(stages, "dedup"):
-        removed = [f for f in d.parquet_files() if S.REMOVED_DIR in f.relative_to(d.path).parts]
+        removed = [f for f in d.parquet_files() if REMOVED_DIR in f.relative_to(d.path).parts]
         kinds = set(summary_of(d).get("kinds") or {})
-        parts += _sample_groups(d, removed, S.DUP_KIND, "removed", per_group, kinds, max_rows, max_chars)
+        parts += _sample_groups(d, removed, DUP_KIND, "removed", per_group, kinds, max_rows, max_chars)
     if not any(p.startswith("<h3>") for p in parts):
         return not_run("samples", title, "no kept, dropped or removed documents saved (curation build)")
     return Section("samples", title, "".join(parts))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from curation.core import schema as S
+from curation.core.schema import DUP_CLUSTER_SIZE, MANIFEST_FILE, METRICS_FILE, PACK_INFO_FILE
 from curation.report.collect import (
     StageRun,
     find_files,
@@ -50,16 +50,16 @@ def dedup_section(stages: Sequence[StageRun], max_rows: int) -> Section:
         hist = {int(k): float(v) for k, v in counts.items()}
         source = "stats.json"
         if not hist:
-            t = read_columns(s.parquet_files(), [S.DUP_CLUSTER_SIZE], max_rows)
-            if S.DUP_CLUSTER_SIZE in t.column_names:
+            t = read_columns(s.parquet_files(), [DUP_CLUSTER_SIZE], max_rows)
+            if DUP_CLUSTER_SIZE in t.column_names:
                 hist = {
                     int(c["values"]): c["counts"]
-                    for c in pc.value_counts(t.column(S.DUP_CLUSTER_SIZE)).to_pylist()
+                    for c in pc.value_counts(t.column(DUP_CLUSTER_SIZE)).to_pylist()
                     if c["values"] is not None
                 }
                 hist, source = (
                     dict(sorted(hist.items())),
-                    f"the {S.DUP_CLUSTER_SIZE} column of kept documents",
+                    f"the {DUP_CLUSTER_SIZE} column of kept documents",
                 )
         parts.append(f"<h3>{esc(s.name)}</h3>")
         if hist:
@@ -133,10 +133,10 @@ def _plan_html(plan: dict[str, Any], label: str, top: bool = True) -> str:
 
 def mixture_section(stages: Sequence[StageRun]) -> Section:
     title = "Mixture plan"
-    plans = load_json_files(of_command(stages, "mix") or stages, S.MANIFEST_FILE)
-    plans += load_json_files(of_command(stages, "pack") or stages, S.PACK_INFO_FILE)
+    plans = load_json_files(of_command(stages, "mix") or stages, MANIFEST_FILE)
+    plans += load_json_files(of_command(stages, "pack") or stages, PACK_INFO_FILE)
     if not plans:
-        return not_run("mixture", title, f"no {S.MANIFEST_FILE} (curation mix) or {S.PACK_INFO_FILE} (pack)")
+        return not_run("mixture", title, f"no {MANIFEST_FILE} (curation mix) or {PACK_INFO_FILE} (pack)")
     return Section("mixture", title, "".join(_plan_html(plan, f"{st.name}: {p}") for st, p, plan in plans))
 
 
@@ -147,9 +147,9 @@ def _series(records: list[dict[str, Any]], key: str, step_key: str) -> tuple[lis
 
 def training_section(stages: Sequence[StageRun]) -> Section:
     title = "Training"
-    files = find_files(of_command(stages, "train") or stages, S.METRICS_FILE)
+    files = find_files(of_command(stages, "train") or stages, METRICS_FILE)
     if not files:
-        return not_run("training", title, f"no {S.METRICS_FILE} (curation train)")
+        return not_run("training", title, f"no {METRICS_FILE} (curation train)")
     parts = []
     for stage, path in files:
         records = load_metrics(path)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from curation.core import schema as S
+from curation.core.schema import LANG_SCORE
 
 _COMPARISON = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?)")
 
@@ -37,7 +37,7 @@ def preset_thresholds(resolved: dict[str, Any]) -> list[Threshold]:
             preset = preset_model().model_validate(values)
         except ValidationError:
             continue  # written with other rules registered: report what we can
-        out.append(Threshold(S.LANG_SCORE, preset.lid_threshold, ">=", str(lang)))
+        out.append(Threshold(LANG_SCORE, preset.lid_threshold, ">=", str(lang)))
         out += [
             Threshold(c.column, float(c.limit), c.keep, str(lang))
             for rule in RULES

@@ -85,10 +85,6 @@ def _shipped(lang: str) -> dict[str, Any] | None:
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
-def shipped_languages() -> list[str]:
-    return sorted(p.name[: -len(".yaml")] for p in _presets_dir().iterdir() if p.name.endswith(".yaml"))
-
-
 def load_preset(lang: str, overrides: dict[str, Any] | None = None) -> PresetBase:
     """Resolve the preset of ``lang`` (a normalised code)."""
     shipped = _shipped(lang)

@@ -18,9 +18,6 @@ from curation.core.config import StrictModel
 if TYPE_CHECKING:
     from curation.filters.heuristics.presets import LanguagePreset
 
-KEEP_OPS = (">=", "<=", "==")
-
-
 @dataclass(frozen=True)
 class Check:
     """A kept document satisfies ``signal <keep> limit``; ``limit`` None switches the check off."""

@@ -9,7 +9,18 @@ import yaml
 
 from curation.builder.pages import step_names
 from curation.builder.stage import document_schema
-from curation.core import schema as S
+from curation.core.schema import (
+    CRAWL_DATE,
+    DROP_REASON,
+    ID,
+    LANG,
+    LANG_SCORE,
+    N_CHARS,
+    REJECTED_DIR,
+    TEXT,
+    URL,
+    WARC_PATH,
+)
 from curation.filters.heuristics.gopher_quality import MEAN_WORD_LENGTH, N_WORDS
 
 from .conftest import build, read_docs, stats_of
@@ -22,19 +33,19 @@ def test_kept_shards_have_the_documented_schema(pt_build: Path) -> None:
     assert meta.row_group(0).column(0).compression == "ZSTD"
     assert pq.read_schema(files[0]).equals(document_schema(), check_metadata=False)
     docs = read_docs(pt_build, "pt")
-    assert (docs[S.LANG] == "pt").all()
-    assert (docs[S.LANG_SCORE] >= 0.65).all()
-    assert docs[S.ID].n_unique() == len(docs)
-    for col in (S.URL, S.WARC_PATH, S.TEXT, S.CRAWL_DATE):
+    assert (docs[LANG] == "pt").all()
+    assert (docs[LANG_SCORE] >= 0.65).all()
+    assert docs[ID].n_unique() == len(docs)
+    for col in (URL, WARC_PATH, TEXT, CRAWL_DATE):
         assert docs[col].null_count() == 0 and (docs[col].str.len_chars() > 0).all(), col
-    assert (docs[S.N_CHARS] == docs[S.TEXT].str.len_chars()).all()
+    assert (docs[N_CHARS] == docs[TEXT].str.len_chars()).all()
     assert (docs[N_WORDS] >= 50).all()  # the Gopher minimum of the pt preset
 
 
 def test_rejected_documents_keep_their_signals_and_reason(pt_build: Path) -> None:
-    rejected = read_docs(pt_build, S.REJECTED_DIR)
+    rejected = read_docs(pt_build, REJECTED_DIR)
     assert len(rejected) > 0
-    assert rejected[S.DROP_REASON].null_count() == 0
+    assert rejected[DROP_REASON].null_count() == 0
     stats = stats_of(pt_build)
     heuristic_drops = sum(
         n
@@ -88,6 +99,6 @@ def test_legacy_warc_and_encoding_is_decoded(tmp_path: Path, warc_dir: Path) -> 
     )
     assert stats["stages"]["warc"]["out"] == 29
     assert stats["counters"]["languages"]["ja"] >= 20
-    docs = read_docs(tmp_path, "ja").vstack(read_docs(tmp_path, S.REJECTED_DIR).drop(S.DROP_REASON))
-    assert docs[S.TEXT].str.contains("[ぁ-んァ-ン]").sum() >= 20
-    assert not docs[S.TEXT].str.contains("\ufffd{3}").any()
+    docs = read_docs(tmp_path, "ja").vstack(read_docs(tmp_path, REJECTED_DIR).drop(DROP_REASON))
+    assert docs[TEXT].str.contains("[ぁ-んァ-ン]").sum() >= 20
+    assert not docs[TEXT].str.contains("\ufffd{3}").any()

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from curation.builder.stage import document_schema
-from curation.core import schema as S
+from curation.core.schema import BADWORD_COUNT, BADWORD_RATIO, score_column
 
 from .conftest import read_docs, run_cli
 
@@ -47,9 +47,9 @@ def test_build_adds_score_and_badword_columns(tmp_path: Path, data_dir: Path, wa
     assert res.exit_code == 0, res.output
     docs = read_docs(out, "de")
     assert len(docs) >= 10
-    edu = docs[S.score_column("edu")].to_numpy()
+    edu = docs[score_column("edu")].to_numpy()
     assert np.isfinite(edu).all() and 0 <= edu.min() and edu.max() <= 5 and edu.std() > 0
-    assert docs[S.BADWORD_RATIO].null_count() == 0 and (docs[S.BADWORD_COUNT] >= 0).all()
+    assert docs[BADWORD_RATIO].null_count() == 0 and (docs[BADWORD_COUNT] >= 0).all()
     schema = pq.read_schema(sorted((out / "de").glob("*.parquet"))[0])
     names = document_schema().names
     assert schema.names[: len(names)] == names  # scores are added, nothing renamed

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from curation.core import schema as S
+from curation.core.schema import ID
 
 from .conftest import build, read_docs, run_cli, stats_of
 
@@ -120,7 +120,7 @@ def test_rerun_after_a_kill_has_no_duplicates_or_gaps(tmp_path: Path, warc_dir: 
     inputs = [str(warc_dir / n) for n in SMALL]
     clean = tmp_path / "clean"
     build(clean, inputs)
-    expected = read_docs(clean, "en")[S.ID].sort().to_list()
+    expected = read_docs(clean, "en")[ID].sort().to_list()
     assert expected
 
     out = tmp_path / "killed"
@@ -132,7 +132,7 @@ def test_rerun_after_a_kill_has_no_duplicates_or_gaps(tmp_path: Path, warc_dir: 
     (out / "en" / ".x.parquet.tmp-dead").write_bytes(b"partial")
     stats = build(out, inputs)
     assert stats["units"] == {"total": 4, "resumed": 3, "processed": 1, "failed": 0}
-    assert read_docs(out, "en")[S.ID].sort().to_list() == expected
+    assert read_docs(out, "en")[ID].sort().to_list() == expected
     assert not list(out.rglob("*.tmp-*"))
     again = build(out, inputs)
     assert again["units"]["processed"] == 0 and again["units"]["resumed"] == 4
@@ -154,8 +154,8 @@ def test_ray_executor_matches_local(tmp_path: Path, warc_dir: Path, ray_session)
     inputs = [str(warc_dir / n) for n in SMALL]
     build(tmp_path / "local", inputs)
     build(tmp_path / "ray", inputs, executor="ray")
-    local = read_docs(tmp_path / "local", "en").sort(S.ID)
-    on_ray = read_docs(tmp_path / "ray", "en").sort(S.ID)
+    local = read_docs(tmp_path / "local", "en").sort(ID)
+    on_ray = read_docs(tmp_path / "ray", "en").sort(ID)
     assert local.equals(on_ray)
 
 
@@ -208,4 +208,4 @@ def test_pt_br_keeps_the_same_documents_as_pt(tmp_path: Path, warc_dir: Path) ->
     build(tmp_path / "pt", pages, "pt")
     build(tmp_path / "pt-BR", pages, "pt-BR")
     kept = read_docs(tmp_path / "pt", "pt")
-    assert len(kept) > 0 and kept.sort(S.ID).equals(read_docs(tmp_path / "pt-BR", "pt").sort(S.ID))
+    assert len(kept) > 0 and kept.sort(ID).equals(read_docs(tmp_path / "pt-BR", "pt").sort(ID))

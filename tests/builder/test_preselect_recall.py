@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from curation.core import schema as S
+from curation.core.schema import ID
 
 from .conftest import build, read_docs
 
@@ -33,10 +33,10 @@ def without_preselect(tmp_path_factory: pytest.TempPathFactory, warc_dir: Path) 
 def test_preselect_keeps_every_target_document(
     lang: str, without_preselect: Path, warc_dir: Path, tmp_path: Path
 ) -> None:
-    expected = set(read_docs(without_preselect, lang)[S.ID].to_list())
+    expected = set(read_docs(without_preselect, lang)[ID].to_list())
     assert len(expected) >= 4, f"too few {lang} documents to measure recall"
     stats = _build(tmp_path, warc_dir, [lang], preselect=True)
-    got = set(read_docs(tmp_path, lang)[S.ID].to_list())
+    got = set(read_docs(tmp_path, lang)[ID].to_list())
     recall = len(got & expected) / len(expected)
     skipped = stats["stages"]["preselect"]["dropped"].get("preselect_other_language", 0)
     print(

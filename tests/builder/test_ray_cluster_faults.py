@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from curation.core import schema as S
+from curation.core.schema import ID, WARC_PATH
 
 from .conftest import read_docs
 
 
 def _keys(out: Path) -> list[tuple[str, str]]:
     docs = read_docs(out, "de")
-    return sorted(zip((Path(p).name for p in docs[S.WARC_PATH]), docs[S.ID]))
+    return sorted(zip((Path(p).name for p in docs[WARC_PATH]), docs[ID]))
 
 
 @pytest.mark.slow

@@ -9,14 +9,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curation.core import schema as S
+from curation.core.schema import ID, LANG, SNAPSHOT, TEXT, URL, WARC_RECORD_OFFSET
 from curation.filters.heuristics.gopher_repetition import DUP_LINE_FRAC
 
 from .conftest import build, read_docs
 from .flaky_http import FlakyServer
 
 FILES = ("pages-dev.warc.gz", "resiliparse-clipped.warc.gz", "warcio-example.warc.gz")
-COLUMNS = [S.ID, S.URL, S.WARC_RECORD_OFFSET, S.TEXT, S.LANG, DUP_LINE_FRAC]
+COLUMNS = [ID, URL, WARC_RECORD_OFFSET, TEXT, LANG, DUP_LINE_FRAC]
 
 
 def _build(out: Path, inputs: list[str], **extra: object) -> dict:
@@ -27,7 +27,7 @@ def _build(out: Path, inputs: list[str], **extra: object) -> dict:
 def local_docs(tmp_path_factory: pytest.TempPathFactory, warc_dir: Path) -> pl.DataFrame:
     out = tmp_path_factory.mktemp("local")
     _build(out, [str(warc_dir / n) for n in FILES])
-    docs = read_docs(out, "de").select(COLUMNS).sort(S.ID)
+    docs = read_docs(out, "de").select(COLUMNS).sort(ID)
     assert len(docs) >= 10
     return docs
 
@@ -41,7 +41,7 @@ def test_flaky_http_gives_the_same_documents_as_local_files(
         failures = dict(server.failures)
     assert all(n > 0 for n in failures.values()), failures  # every kind of fault really happened
     assert sum(stats["counters"]["remote"].values()) >= failures["503"] + failures["reset"]
-    assert read_docs(tmp_path, "de").select(COLUMNS).sort(S.ID).equals(local_docs)
+    assert read_docs(tmp_path, "de").select(COLUMNS).sort(ID).equals(local_docs)
 
 
 def test_http_listing_and_exhausted_retries(tmp_path: Path, warc_dir: Path) -> None:
@@ -108,5 +108,5 @@ def test_s3_with_common_crawl_layout(tmp_path: Path, warc_dir: Path, local_docs:
         server.stop()
     assert stats["summary"]["inputs"] == len(FILES)
     docs = read_docs(tmp_path, "de")
-    assert docs[S.SNAPSHOT].unique().to_list() == ["CC-MAIN-2020-34"]
-    assert docs.select(COLUMNS).sort(S.ID).equals(local_docs)
+    assert docs[SNAPSHOT].unique().to_list() == ["CC-MAIN-2020-34"]
+    assert docs.select(COLUMNS).sort(ID).equals(local_docs)

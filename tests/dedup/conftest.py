@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from benchmarks.dedup_eval import load_labelled
-from curation.core import schema as S
 from curation.core.config import set_dotted
+from curation.core.schema import REMOVED_DIR
 from curation.dedup.stage import Dedup
 
 
@@ -62,6 +62,6 @@ def cli_args(src: Path, out: Path, *extra: str) -> list[str]:
 
 
 def read_output(out: Path, removed: bool = False) -> pl.DataFrame:
-    folder = out / S.REMOVED_DIR if removed else out
+    folder = out / REMOVED_DIR if removed else out
     files = sorted(p for p in folder.glob("*.parquet"))
     return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()

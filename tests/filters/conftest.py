@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curation.core import schema as S
+from curation.core.schema import ID, LANG
 
 LLAMA_TOKENIZER = "tokenizers/dolma_test_tokenizers/llama-test-tokenizer.json"
 TOLD_LABEL_SQL = "GREATEST(homophobia, obscene, insult, racism, misogyny, xenophobia) >= 2"
@@ -39,11 +39,11 @@ def badword_dir(data_dir: Path) -> Path:
 def shards_dir(tmp_path_factory: pytest.TempPathFactory, labels_path: Path) -> Path:
     """The real LLM-judged web documents as build-style shards: ``<lang>/part-0.parquet`` (pt, en, other)."""
     root = tmp_path_factory.mktemp("shards")
-    frame = pl.read_ndjson(labels_path).rename({"doc_id": S.ID})
+    frame = pl.read_ndjson(labels_path).rename({"doc_id": ID})
     for name, cond in [
-        ("pt", pl.col(S.LANG) == "pt"),
-        ("en", pl.col(S.LANG) == "en"),
-        ("other", ~pl.col(S.LANG).is_in(["pt", "en"]) | pl.col(S.LANG).is_null()),
+        ("pt", pl.col(LANG) == "pt"),
+        ("en", pl.col(LANG) == "en"),
+        ("other", ~pl.col(LANG).is_in(["pt", "en"]) | pl.col(LANG).is_null()),
     ]:
         (root / name).mkdir()
         frame.filter(cond).write_parquet(root / name / "part-0.parquet")

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import polars as pl
 import pytest
 
-from curation.core import schema as S
 from curation.core.errors import CurationError
+from curation.core.schema import ANNOTATION_CACHE, ID, LANG, TEXT
 from curation.filters.annotate import LABELLED_FILE, Annotate
 from curation.filters.judges import parse_score
 from curation.filters.training import ClassifierTrain
@@ -120,10 +120,10 @@ def test_annotate_retries_counts_failures_and_resumes(tmp_path, server, shards_d
     assert summary["labelled"] == str(out / LABELLED_FILE)
     labelled = pl.read_parquet(out / LABELLED_FILE)
     truth = {r["doc_id"]: r for r in pl.read_ndjson(labels_path).to_dicts()}
-    assert labelled.height == 100 and set(labelled.columns) == {S.ID, S.TEXT, S.LANG, "edu", "stem"}
-    all_langs = set(pl.read_ndjson(labels_path)[S.LANG].to_list())
-    assert set(labelled[S.LANG].to_list()) == all_langs  # stratified: every language drawn
-    faults = [fault(t[:4000]) for t in labelled[S.TEXT].to_list()]
+    assert labelled.height == 100 and set(labelled.columns) == {ID, TEXT, LANG, "edu", "stem"}
+    all_langs = set(pl.read_ndjson(labels_path)[LANG].to_list())
+    assert set(labelled[LANG].to_list()) == all_langs  # stratified: every language drawn
+    faults = [fault(t[:4000]) for t in labelled[TEXT].to_list()]
     assert {"429", "500", "malformed", "bad_json"} <= set(faults)
     assert summary["retries"] == 2 * sum(f in ("429", "500") for f in faults)
     assert summary["parse_failures"] == 2 * sum(f in ("malformed", "bad_json") for f in faults)
@@ -132,14 +132,14 @@ def test_annotate_retries_counts_failures_and_resumes(tmp_path, server, shards_d
         if kind in ("malformed", "bad_json"):
             assert row["edu"] is None and row["stem"] is None
         else:
-            assert (row["edu"], row["stem"]) == (truth[row[S.ID]]["edu"], truth[row[S.ID]]["stem"])
+            assert (row["edu"], row["stem"]) == (truth[row[ID]]["edu"], truth[row[ID]]["stem"])
 
     # a second run asks nothing: everything is in the cache
     calls = sum(server.calls.values())
     assert annotate(**_config(server, shards_dir, out))["asked"] == 0 and sum(server.calls.values()) == calls
 
     # a killed run: 50 cache lines survived plus a torn one; the rerun asks only the rest
-    cache = out / S.ANNOTATION_CACHE
+    cache = out / ANNOTATION_CACHE
     lines = cache.read_text().splitlines()
     cache.write_text("\n".join(lines[:50]) + '\n{"key": "torn')
     assert annotate(**_config(server, shards_dir, out))["asked"] == 150
@@ -156,7 +156,7 @@ def test_exhausted_retries_are_counted_and_redone_on_resume(tmp_path, server, sh
     monkeypatch.setenv("CURATION_TEST_KEY", API_KEY)
     out = tmp_path / "ann"
     summary = annotate(**_config(server, shards_dir, out, sample_docs=40, tasks=["toxicity"], max_retries=0))
-    texts = pl.read_parquet(out / LABELLED_FILE)[S.TEXT].to_list()
+    texts = pl.read_parquet(out / LABELLED_FILE)[TEXT].to_list()
     transient = sum(fault(t[:4000]) in ("429", "500") for t in texts)
     assert transient > 0 and summary["requests_failed"] == transient and summary["retries"] == 0
     assert (

@@ -10,8 +10,18 @@ import polars as pl
 import pytest
 import yaml
 
-from curation.core import schema as S
 from curation.core.errors import CurationError
+from curation.core.schema import (
+    BADWORD_COUNT,
+    BADWORD_RATIO,
+    CLASSIFIER_REPORT,
+    CONFIG_FILE,
+    DONE_DIR,
+    ID,
+    LANG,
+    RUN_DIR,
+    STATS_FILE,
+)
 from curation.filters.badwords import BadWords
 from curation.filters.score import Score
 from curation.filters.training import ClassifierTrain
@@ -62,21 +72,21 @@ def test_score_cli_adds_columns_and_keeps_inputs(tmp_path, shards_dir, edu_model
     assert proc.returncode == 0, proc.stderr
     assert "scored 333 docs in 3 shards" in proc.stdout.replace("\n", " ")
     source, scored = _read(shards_dir), _read(out)
-    assert scored.columns == [*source.columns, "edu_score", "edu2_score", S.BADWORD_COUNT, S.BADWORD_RATIO]
+    assert scored.columns == [*source.columns, "edu_score", "edu2_score", BADWORD_COUNT, BADWORD_RATIO]
     assert scored.select(source.columns).equals(source)
     assert scored["edu_score"].dtype == pl.Float32 and scored["edu_score"].null_count() == 0
     assert (scored["edu_score"] == scored["edu2_score"]).all()
     listed = BadWords.from_dirs([badword_dir]).languages
-    has_list = pl.col(S.LANG).is_in(listed).fill_null(False)
-    assert scored.filter(has_list)[S.BADWORD_COUNT].null_count() == 0
-    assert scored.filter(~has_list)[S.BADWORD_RATIO].null_count() == scored.filter(~has_list).height > 0
-    config = yaml.safe_load((out / S.RUN_DIR / S.CONFIG_FILE).read_text())
+    has_list = pl.col(LANG).is_in(listed).fill_null(False)
+    assert scored.filter(has_list)[BADWORD_COUNT].null_count() == 0
+    assert scored.filter(~has_list)[BADWORD_RATIO].null_count() == scored.filter(~has_list).height > 0
+    config = yaml.safe_load((out / RUN_DIR / CONFIG_FILE).read_text())
     assert config["command"] == "score" and config["config"]["classifier"][1] == f"edu2={edu_model}"
-    stats = json.loads((out / S.RUN_DIR / S.STATS_FILE).read_text())
+    stats = json.loads((out / RUN_DIR / STATS_FILE).read_text())
     assert stats["stages"]["score"]["out"] == 333 and stats["summary"]["shards"] == 3
     assert stats["summary"]["documents"] == 333 and stats["units"]["total"] == 3
-    assert set(stats["summary"]["mean"]) == {"edu_score", "edu2_score", S.BADWORD_COUNT, S.BADWORD_RATIO}
-    assert (out / S.RUN_DIR / "scores.png").is_file()
+    assert set(stats["summary"]["mean"]) == {"edu_score", "edu2_score", BADWORD_COUNT, BADWORD_RATIO}
+    assert (out / RUN_DIR / "scores.png").is_file()
 
 
 def test_score_resumes_only_missing_shards(tmp_path, shards_dir, edu_model):
@@ -88,12 +98,12 @@ def test_score_resumes_only_missing_shards(tmp_path, shards_dir, edu_model):
     }
     Score.call(**cfg)
     first = _read(tmp_path)
-    assert len(list((tmp_path / S.RUN_DIR / S.DONE_DIR / "score").glob("*.json"))) == 3
+    assert len(list((tmp_path / RUN_DIR / DONE_DIR / "score").glob("*.json"))) == 3
     (tmp_path / "pt" / "part-0.parquet").unlink()  # as if killed after the others were written
     stats = Score.call(**cfg)
     assert stats["units"] == {"total": 3, "resumed": 2, "processed": 1, "failed": 0}
     assert stats["stages"]["score"]["out"] == 333 and stats["summary"]["documents"] == 333
-    assert _read(tmp_path).sort(S.ID).equals(first.sort(S.ID))
+    assert _read(tmp_path).sort(ID).equals(first.sort(ID))
 
 
 def test_score_on_ray_actor_pool(tmp_path, shards_dir, edu_model, ray_session):
@@ -107,7 +117,7 @@ def test_score_on_ray_actor_pool(tmp_path, shards_dir, edu_model, ray_session):
     assert stats["stages"]["score"]["out"] == 333
     local = tmp_path / "local"
     Score.call(input=[str(shards_dir)], output=str(local), classifier=[str(edu_model)], executor="local")
-    assert _read(tmp_path / "ray").sort(S.ID)["edu_score"].equals(_read(local).sort(S.ID)["edu_score"])
+    assert _read(tmp_path / "ray").sort(ID)["edu_score"].equals(_read(local).sort(ID)["edu_score"])
 
 
 def test_filter_where_keeps_matching_rows(tmp_path, shards_dir, edu_model):
@@ -116,10 +126,10 @@ def test_filter_where_keeps_matching_rows(tmp_path, shards_dir, edu_model):
     out = tmp_path / "kept"
     where = "edu_score >= 2 and lang = 'pt'"
     summary = Filter.call(input=[str(scored)], output=str(out), where=where)["summary"]
-    expected = _read(scored).filter((pl.col("edu_score") >= 2) & (pl.col(S.LANG) == "pt"))
+    expected = _read(scored).filter((pl.col("edu_score") >= 2) & (pl.col(LANG) == "pt"))
     kept = _read(out)
-    assert 0 < kept.height < 333 and kept.sort(S.ID).equals(expected.sort(S.ID))
-    stats = json.loads((out / S.RUN_DIR / S.STATS_FILE).read_text())
+    assert 0 < kept.height < 333 and kept.sort(ID).equals(expected.sort(ID))
+    stats = json.loads((out / RUN_DIR / STATS_FILE).read_text())
     assert stats["stages"]["where"] == {
         "in": 333,
         "out": kept.height,
@@ -172,9 +182,9 @@ def test_classifier_train_cli_reads_config_and_flags_win(tmp_path, told_sample):
         str(out),
     )
     assert proc.returncode == 0, proc.stderr
-    report = json.loads((out / S.CLASSIFIER_REPORT).read_text())
+    report = json.loads((out / CLASSIFIER_REPORT).read_text())
     assert report["task"] == "toxicity" and report["test_rows"] == 750 and report["roc_auc"] > 0.7
-    resolved = yaml.safe_load((out / S.RUN_DIR / S.CONFIG_FILE).read_text())["config"]
+    resolved = yaml.safe_load((out / RUN_DIR / CONFIG_FILE).read_text())["config"]
     assert resolved["label_sql"] == TOLD_LABEL_SQL and resolved["params"] == {"C": 1.0}
     config.write_text(yaml.safe_dump({"task": "t", "label_colum": "x"}))
     proc = _curation("classifier", "train", "-c", str(config), "--data", str(told_sample), "-o", str(out))

@@ -8,8 +8,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from curation.core import schema as S
 from curation.core.errors import CurationError
+from curation.core.schema import (
+    CLASSIFIER_CARD,
+    CLASSIFIER_HELDOUT,
+    CLASSIFIER_REPORT,
+    CONFIG_FILE,
+    RUN_DIR,
+    STATS_FILE,
+)
 from curation.filters.card import ClassifierCard
 from curation.filters.scoring import load_scorer
 from curation.filters.training import ClassifierTrain
@@ -24,9 +31,9 @@ def train(out, **config) -> dict:
 
 
 def _files_written(out):
-    for name in (S.CLASSIFIER_CARD, S.CLASSIFIER_REPORT, S.CLASSIFIER_HELDOUT, "report.png"):
+    for name in (CLASSIFIER_CARD, CLASSIFIER_REPORT, CLASSIFIER_HELDOUT, "report.png"):
         assert (out / name).is_file(), name
-    assert (out / S.RUN_DIR / S.CONFIG_FILE).is_file() and (out / S.RUN_DIR / S.STATS_FILE).is_file()
+    assert (out / RUN_DIR / CONFIG_FILE).is_file() and (out / RUN_DIR / STATS_FILE).is_file()
 
 
 def test_default_toxicity_on_told_br_beats_auc_080_and_badwords(tmp_path, told_path, badword_dir):
@@ -45,7 +52,7 @@ def test_default_toxicity_on_told_br_beats_auc_080_and_badwords(tmp_path, told_p
     assert report["baselines"]["badword_count_roc_auc"] < report["roc_auc"]
     assert set(report["per_class"]) == {"0", "1"} and 0 < report["macro_f1"] <= 1
     assert len(report["threshold_sweep"]) == 19 and report["confusion_matrix"]["labels"] == ["0", "1"]
-    heldout = pl.read_parquet(out / S.CLASSIFIER_HELDOUT)
+    heldout = pl.read_parquet(out / CLASSIFIER_HELDOUT)
     assert heldout.height == report["test_rows"] and abs(heldout["label"].cast(int).mean() - 0.195) < 0.01
 
 
@@ -57,7 +64,7 @@ def test_default_on_llm_judged_labels_beats_spearman_floor(tmp_path, labels_path
     assert report["backend"] == "tfidf" and report["target"] == "regression"
     assert report["spearman"] > floor
     assert report["accuracy_within_1"] > 0.85
-    assert json.loads((out / S.CLASSIFIER_REPORT).read_text())["spearman"] == report["spearman"]
+    assert json.loads((out / CLASSIFIER_REPORT).read_text())["spearman"] == report["spearman"]
     scores = load_scorer(str(out)).score(["Texto qualquer."])
     assert scores.dtype == np.float32 and scores.shape == (1,)
 
@@ -75,7 +82,7 @@ def test_fasttext_trains_predicts_and_loads_raw(tmp_path, told_sample):
     assert report["backend"] == "fasttext" and report["roc_auc"] > 0.6
     card = ClassifierCard.load(out)
     assert card.model_file == "model.bin" and card.positive_label == "1"
-    texts = pl.read_parquet(out / S.CLASSIFIER_HELDOUT)["text"].to_list()[:50]
+    texts = pl.read_parquet(out / CLASSIFIER_HELDOUT)["text"].to_list()[:50]
     from_card = load_scorer(str(out)).score(texts)
     raw = load_scorer(f"tox={out / 'model.bin'}")
     assert raw.task == "tox" and np.allclose(raw.score(texts), from_card)

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from curation.core import schema as S
+from curation.core.schema import CLASSIFIER_HELDOUT
 from curation.filters.card import ClassifierCard
 from curation.filters.scoring import backend_of, load_scorer
 from curation.filters.training import ClassifierTrain
@@ -55,7 +55,7 @@ def test_finetune_encoder_writes_a_transformers_classifier(tmp_path, tiny_bert_d
     card = ClassifierCard.load(out)
     assert card.backend == "transformers" and card.model_file == "model"
     assert report["roc_auc"] is not None and report["test_rows"] == 80
-    heldout = pl.read_parquet(out / S.CLASSIFIER_HELDOUT)
+    heldout = pl.read_parquet(out / CLASSIFIER_HELDOUT)
     rescored = load_scorer(str(out)).score(heldout["text"].to_list())
     assert np.allclose(rescored, heldout["score"].to_numpy(), atol=1e-5)
 

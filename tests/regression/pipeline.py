@@ -2,7 +2,7 @@
 mix -> pack on the real sample data, run through the `curation` command a user types, and a canonical digest
 of each stage's output (tables compared by content: rows sorted by id, columns by name; token arrays by value).
 
-``python -m tests.regression.pipeline OUT`` runs it and prints the digests as JSON; ``golden.json`` beside this
+``python -m tests.regression.pipeline OUT DATA`` runs it and prints the digests as JSON; ``golden.json`` beside this
 file holds the digests of the code as it was before the stage redesign (commit fa93571), so
 ``test_stage_outputs_regression.py`` fails as soon as any stage writes something else.
 """

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from curation.core import schema as S
+from curation.core.schema import (
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    LANG_SCORE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    RUN_DIR,
+    STATS_FILE,
+)
 from curation.filters.heuristics.gopher_quality import ALPHA_WORDS_RATIO, N_WORDS
 from curation.filters.heuristics.presets import load_preset
 from curation.report.collect import find_stage_runs, load_metrics
@@ -44,14 +52,14 @@ def _section(dom: str, section_id: str) -> str:
 def _report(run: Path, out: Path) -> dict:
     """Run `curation report`; its stats.json with the summary's keys at the top for brevity."""
     run_ok("report", str(run), "--output", str(out), "--samples-per-group", "2")
-    stats = json.loads((out / S.RUN_DIR / S.STATS_FILE).read_text())
+    stats = json.loads((out / RUN_DIR / STATS_FILE).read_text())
     return {**stats, **stats["summary"]}
 
 
 def test_build_report_renders_every_section(build_run: Path, chromium, tmp_path: Path) -> None:
     stats = _report(build_run, tmp_path / "report")
     html_path = tmp_path / "report" / REPORT_FILE
-    config = yaml.safe_load((tmp_path / "report" / S.RUN_DIR / S.CONFIG_FILE).read_text())
+    config = yaml.safe_load((tmp_path / "report" / RUN_DIR / CONFIG_FILE).read_text())
     assert config["command"] == "report" and config["config"]["run_dir"] == str(build_run)
     assert set(stats["sections_rendered"]) == {
         "summary",
@@ -74,7 +82,7 @@ def test_build_report_renders_every_section(build_run: Path, chromium, tmp_path:
         assert "not run" in _section(page.dom, section_id)
     assert page.screenshot.stat().st_size > 10_000
 
-    build = json.loads((build_run / S.RUN_DIR / S.STATS_FILE).read_text())
+    build = json.loads((build_run / RUN_DIR / STATS_FILE).read_text())
     funnel = _section(page.dom, "funnel")
     for stage, st in build["stages"].items():
         assert f"<td>{stage}</td>" in funnel
@@ -156,8 +164,8 @@ def test_thresholds_come_from_the_runs_resolved_presets_and_configs() -> None:
         "presets": {"pt": pt.model_dump(mode="json"), "de": load_preset("de").model_dump(mode="json")}
     }
     cuts = preset_thresholds(resolved)
-    assert Threshold(S.LANG_SCORE, 0.8, ">=", "pt") in cuts
-    assert Threshold(S.LANG_SCORE, load_preset("de").lid_threshold, ">=", "de") in cuts
+    assert Threshold(LANG_SCORE, 0.8, ">=", "pt") in cuts
+    assert Threshold(LANG_SCORE, load_preset("de").lid_threshold, ">=", "de") in cuts
     alpha = load_preset("pt").gopher_quality.min_alpha_words_ratio
     assert Threshold(ALPHA_WORDS_RATIO, alpha, ">=", "pt") in cuts
     newline = {(t.label, t.value) for t in cuts if t.column == "newline_ratio"}
@@ -184,14 +192,14 @@ def test_full_pipeline_report(full_run: Path, chromium, tmp_path: Path) -> None:
     assert page.console == [], page.console
     for section_id in SECTION_IDS:
         assert f'<section id="{section_id}"' in page.dom
-    dedup = json.loads((full_run / "dedup" / S.RUN_DIR / S.STATS_FILE).read_text())["summary"]
+    dedup = json.loads((full_run / "dedup" / RUN_DIR / STATS_FILE).read_text())["summary"]
     section = _section(page.dom, "dedup")
     assert "clusters per cluster size" in section and f"<td>{dedup['clusters']:,}</td>" in section.replace(
         '<td class="n">', "<td>"
     )
     assert "&gt;= 1.5 (where)" in _section(page.dom, "scores")
     assert "&gt;= 100 (sources.web.filter)" in _section(page.dom, "signals")
-    manifest = json.loads((full_run / "mix" / S.MANIFEST_FILE).read_text())
+    manifest = json.loads((full_run / "mix" / MANIFEST_FILE).read_text())
     mixture = _section(page.dom, "mixture").replace('<td class="n">', "<td>")
     for name, source in manifest["sources"].items():
         assert f"<td>{name}</td>" in mixture and f"<td>{source['tokens']:,}</td>" in mixture
@@ -200,16 +208,16 @@ def test_full_pipeline_report(full_run: Path, chromium, tmp_path: Path) -> None:
     assert "eval_bpb/pt" in training and "eval_bpb/en" in training
 
     # a killed trainer leaves a half-written last line: the curves still load
-    metrics = full_run / "train" / S.METRICS_FILE
+    metrics = full_run / "train" / METRICS_FILE
     records = load_metrics(metrics)
-    cut = tmp_path / S.METRICS_FILE
+    cut = tmp_path / METRICS_FILE
     cut.write_text(metrics.read_text() + metrics.read_text().splitlines()[-1][:25])
     assert load_metrics(cut) == records
 
     # a trainer still running (or killed): config.yaml and metrics but no stats.json yet
     partial = tmp_path / "partial"
-    shutil.copytree(full_run / "train", partial / "train", ignore=shutil.ignore_patterns(S.CHECKPOINTS_DIR))
-    (partial / "train" / S.RUN_DIR / S.STATS_FILE).unlink()
+    shutil.copytree(full_run / "train", partial / "train", ignore=shutil.ignore_patterns(CHECKPOINTS_DIR))
+    (partial / "train" / RUN_DIR / STATS_FILE).unlink()
     stats = _report(partial, tmp_path / "partial-report")
     assert "training" in stats["sections_rendered"]
     assert "running or killed" in _section((tmp_path / "partial-report" / REPORT_FILE).read_text(), "summary")
