@@ -71,21 +71,12 @@ def build_inputs(warc_dir: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_build_killed_at_random_points_resumes_exactly(tmp_path: Path, build_inputs: list[str]) -> None:
-    base = [
-        "build",
-        "--lang",
-        "en",
-        "--executor",
-        "local",
-        "--no-preselect",
-        "--keep-rejected",
-        *build_inputs,
-    ]
+    base = ["build", "--lang", "en", "--executor", "local", "--keep-rejected", *build_inputs]
     clean = tmp_path / "clean"
     seconds = _run([*base, "--output", str(clean)])
     expected, counts = _documents(clean / "en"), _stage_counts(clean)
     interrupted = 0
-    for i, delay in enumerate(_kill_points(seed=1, n=4, clean_seconds=seconds)):
+    for i, delay in enumerate(_kill_points(seed=1, n=3, clean_seconds=seconds)):
         out = tmp_path / f"killed-{i}"
         interrupted += _kill_then_resume([*base, "--output", str(out)], out, delay)
         assert _documents(out / "en").equals(expected), f"kill after {delay}s"
@@ -114,7 +105,7 @@ def test_pack_killed_at_random_points_resumes_exactly(tmp_path: Path, data_dir: 
     seconds = _run([*base, "--output", str(clean)])
     expected = {p.name: p.read_bytes() for p in clean.iterdir() if p.is_file()}
     interrupted = 0
-    for i, delay in enumerate(_kill_points(seed=2, n=4, clean_seconds=seconds)):
+    for i, delay in enumerate(_kill_points(seed=2, n=3, clean_seconds=seconds)):
         out = tmp_path / f"killed-{i}"
         interrupted += _kill_then_resume([*base, "--output", str(out)], out, delay)
         got = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
@@ -138,7 +129,7 @@ def test_dedup_killed_at_random_points_resumes_exactly(tmp_path: Path, data_dir:
     expected, removed = _documents(clean), _documents(clean / "removed")
     assert 0 < len(expected) < len(docs)
     interrupted = 0
-    for i, delay in enumerate(_kill_points(seed=3, n=4, clean_seconds=seconds)):
+    for i, delay in enumerate(_kill_points(seed=3, n=3, clean_seconds=seconds)):
         out = tmp_path / f"killed-{i}"
         interrupted += _kill_then_resume([*base, "--output", str(out)], out, delay)
         assert _documents(out).equals(expected), f"kill after {delay}s"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"curation": "curation", "filters": "curation.filters", "dedup": "curation.dedup"}
@@ -29,7 +29,17 @@ def test_every_package_folder_is_installed_under_curation() -> None:
 @pytest.mark.slow
 def test_the_wheel_has_only_curation_at_the_top(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         capture_output=True,
         text=True,
     )
@@ -73,7 +83,9 @@ def test_every_command_takes_a_config_file_and_documents_its_flags() -> None:
     from curation.core.cli import leaves
 
     targets = [([c], t) for c, t in COMMANDS.items() if isinstance(t, str)]
-    targets += [([c, sub], t) for c, group in COMMANDS.items() if isinstance(group, dict) for sub, t in group.items()]
+    targets += [
+        ([c, sub], t) for c, group in COMMANDS.items() if isinstance(group, dict) for sub, t in group.items()
+    ]
     for path, target in targets:
         res = CliRunner().invoke(app, [*path, "--help"])
         assert res.exit_code == 0 and "--config" in res.output, (path, res.output)

@@ -18,6 +18,7 @@ from curation.core.config import StrictModel
 if TYPE_CHECKING:
     from curation.filters.heuristics.presets import LanguagePreset
 
+
 @dataclass(frozen=True)
 class Check:
     """A kept document satisfies ``signal <keep> limit``; ``limit`` None switches the check off."""

@@ -77,7 +77,7 @@ def test_fasttext_trains_predicts_and_loads_raw(tmp_path, told_sample):
         data=str(told_sample),
         label_sql=TOLD_LABEL_SQL,
         backend="fasttext",
-        params=SMALL_FASTTEXT,
+        params={**SMALL_FASTTEXT, "lr": 0.2},  # lr 0.5 hits NaN now and then on these 3,000 tweets
     )
     assert report["backend"] == "fasttext" and report["roc_auc"] > 0.6
     card = ClassifierCard.load(out)

@@ -1,5 +1,5 @@
 """The sample pipeline whose outputs must not change when the code is reshaped: build -> score -> dedup ->
-mix -> pack on the real sample data, run through the `curation` command a user types, and a canonical digest
+mix -> pack on the real sample data, run in-process as `Stage.call`, and a canonical digest
 of each stage's output (tables compared by content: rows sorted by id, columns by name; token arrays by value).
 
 ``python -m tests.regression.pipeline OUT DATA`` runs it and prints the digests as JSON; ``golden.json`` beside this
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 SEQ_LEN = 64
 TOTAL_TOKENS = 30_000
-
-
-def _cli(*args: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "curation.cli", *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"curation {args[0]} failed: {proc.stderr[-3000:]}")
 
 
 def _value(v: Any) -> Any:
@@ -84,46 +76,49 @@ def manifest_digest(folder: Path) -> dict[str, Any]:
     return {"num_sequences": m["num_sequences"], "sources": sources, "phases": phases}
 
 
-def run(out: Path, data: Path, flags: dict[str, list[str]]) -> dict[str, Any]:
-    """Run the pipeline into ``out``; ``flags`` holds the spelling of the flags that differ between versions."""
+def run(out: Path, data: Path) -> dict[str, Any]:
+    """Run the pipeline into ``out`` in-process (local executor) and digest every stage's output."""
+    from curation.builder.stage import Build
+    from curation.dedup.stage import Dedup
+    from curation.filters.score import Score
+    from curation.filters.training import ClassifierTrain
+    from curation.mixer.manifest import Mix
+    from curation.mixer.pack import Pack
+
     warcs = sorted((data / "warc").glob("*.warc.gz")) + sorted((data / "bench").glob("*.warc.gz"))
-    build = out / "build"
-    args = ["build", "--lang", "pt", "--output", str(build), "--keep-rejected", *flags["local"]]
-    for w in warcs:
-        args += ["--input", str(w)]
-    _cli(*args)
-    build_de = out / "build-de"
+    build, build_de = out / "build", out / "build-de"
+    Build.call(
+        lang=["pt"], input=[str(w) for w in warcs], output=str(build), keep_rejected=True, executor="local"
+    )
     bench0 = data / "bench" / "CC-MAIN-BENCH-dev-00000.warc.gz"
-    _cli("build", "--lang", "de", "--output", str(build_de), "--input", str(bench0), *flags["local"])
-    edu = out / "edu"
+    Build.call(lang=["de"], input=[str(bench0)], output=str(build_de), executor="local")
+    edu, score, dedup = out / "edu", out / "score", out / "dedup"
     labels = data / "labels" / "web_docs_llm_judged.jsonl"
-    _cli("classifier", "train", "--task", "edu", "--data", str(labels), *flags["label_edu"], "-o", str(edu))
-    score = out / "score"
-    _cli("score", "-i", str(build / "pt"), "-o", str(score), "--classifier", str(edu),
-         "--badwords", str(data / "toxicity"), *flags["local"])  # fmt: skip
-    dedup = out / "dedup"
-    _cli("dedup", "-i", str(score), "-o", str(dedup), "--write-removed", *flags["local"])
+    ClassifierTrain.call(task="edu", data=str(labels), label_column="edu", output=str(edu))
+    Score.call(
+        input=[str(build / "pt")],
+        output=str(score),
+        classifier=[str(edu)],
+        badwords=[str(data / "toxicity")],
+        executor="local",
+    )
+    Dedup.call(input=[str(score)], output=str(dedup), write_removed=True, executor="local")
     tokenizer = data / "tokenizers" / "dolma_test_tokenizers" / "gpt-neo-test-tokenizer.json"
-    spec = {
-        "tokenizer": str(tokenizer),
-        "seq_len": SEQ_LEN,
-        "total_tokens": TOTAL_TOKENS,
-        "seed": 0,
-        "allow_renormalize": True,
-        "executor": "local",
-        "sources": {
+    en = data / "text" / "en" / "cc_en_head" / "cc_en_head-0091.jsonl.gz"
+    Mix.call(
+        tokenizer=str(tokenizer),
+        seq_len=SEQ_LEN,
+        total_tokens=TOTAL_TOKENS,
+        seed=0,
+        allow_renormalize=True,
+        executor="local",
+        sources={
             "pt": {"paths": [str(dedup)], "weight": 0.75, "max_epochs": 4},
-            "en": {
-                "paths": [str(data / "text" / "en" / "cc_en_head" / "cc_en_head-0091.jsonl.gz")],
-                "weight": 0.25,
-                "max_epochs": 4,
-            },
+            "en": {"paths": [str(en)], "weight": 0.25, "max_epochs": 4},
         },
-    }
-    spec_path = out / "mix.yaml"
-    spec_path.write_text(yaml.safe_dump(spec))
-    _cli("mix", *flags["spec"], str(spec_path), "-o", str(out / "mix"))
-    _cli("pack", "-m", str(out / "mix"), "-o", str(out / "pack"), *flags["local"])
+        output=str(out / "mix"),
+    )
+    Pack.call(manifest=str(out / "mix"), output=str(out / "pack"), executor="local")
     return {
         "build_kept": table_digest(list((build / "pt").glob("*.parquet"))),
         "build_rejected": table_digest(list((build / "rejected").glob("*.parquet"))),
@@ -136,13 +131,5 @@ def run(out: Path, data: Path, flags: dict[str, list[str]]) -> dict[str, Any]:
     }
 
 
-CURRENT_FLAGS = {
-    "local": ["--executor", "local"],
-    "label_edu": ["--label-column", "edu"],
-    "spec": ["--spec"],
-}
-
 if __name__ == "__main__":
-    out, data = Path(sys.argv[1]), Path(sys.argv[2])
-    flags = json.loads(sys.argv[3]) if len(sys.argv) > 3 else CURRENT_FLAGS
-    print(json.dumps(run(out, data, flags), indent=2))
+    print(json.dumps(run(Path(sys.argv[1]), Path(sys.argv[2])), indent=2))

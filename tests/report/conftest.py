@@ -8,9 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
-
-from tests.report.cli_runner import run_ok
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = (
@@ -64,25 +61,27 @@ def chromium():
 @pytest.fixture(scope="session")
 def build_run(tmp_path_factory: pytest.TempPathFactory, warc_dir: Path) -> Path:
     """`curation build` on every real WARC (pt, en, es kept; rejected documents saved), in-process executor."""
+    from curation.builder.stage import Build
+
     out = tmp_path_factory.mktemp("report-run") / "build"
-    run_ok(
-        "build",
-        "--lang",
-        "pt,en,es",
-        "--input",
-        str(warc_dir),
-        "--output",
-        str(out),
-        "--executor",
-        "local",
-        "--keep-rejected",
+    Build.call(
+        lang=["pt", "en", "es"], input=[str(warc_dir)], output=str(out), executor="local", keep_rejected=True
     )
     return out
 
 
 @pytest.fixture(scope="session")
 def full_run(tmp_path_factory: pytest.TempPathFactory, build_run: Path, data_dir: Path) -> Path:
-    """The whole pipeline on real data: build, dedup, classifier + score + filter, mix, pack, a tiny train."""
+    """The whole pipeline on real data, in-process: build, dedup, classifier + score + filter, mix, pack, a tiny
+    train (the CLI of each stage is tested with the stage)."""
+    from curation.dedup.stage import Dedup
+    from curation.filters.score import Score
+    from curation.filters.training import ClassifierTrain
+    from curation.filters.where import Filter
+    from curation.mixer.manifest import Mix
+    from curation.mixer.pack import Pack
+    from curation.train.run import Train
+
     root = tmp_path_factory.mktemp("report-full")
     shutil.copytree(build_run, root / "build", ignore=shutil.ignore_patterns("report"))
     kept = [
@@ -90,54 +89,33 @@ def full_run(tmp_path_factory: pytest.TempPathFactory, build_run: Path, data_dir
         for p in sorted((root / "build").iterdir())
         if p.is_dir() and p.name not in ("_run", "rejected")
     ]
-    run_ok(
-        "dedup",
-        *[a for d in kept for a in ("-i", d)],
-        "-o",
-        str(root / "dedup"),
-        "--write-removed",
-        "--executor",
-        "local",
-    )
+    Dedup.call(input=kept, output=str(root / "dedup"), write_removed=True, executor="local")
     clf = tmp_path_factory.mktemp("classifier") / "edu"
-    run_ok(
-        "classifier",
-        "train",
-        "--task",
-        "edu",
-        "--data",
-        str(data_dir / "labels/web_docs_llm_judged.jsonl"),
-        "--label-column",
-        "edu",
-        "--backend",
-        "tfidf",
-        "-o",
-        str(clf),
-    )
-    deduped = [a for d in kept for a in ("-i", str(root / "dedup" / Path(d).name))]
-    run_ok("score", *deduped, "--classifier", str(clf), "--executor", "local", "-o", str(root / "score"))
-    run_ok("filter", "-i", str(root / "score"), "--where", "edu_score >= 1.5", "-o", str(root / "filter"))
-    spec = {
-        "tokenizer": str(data_dir / TOKENIZER),
-        "seq_len": 64,
-        "total_tokens": 8192,
-        "seed": 0,
-        "executor": "local",
-        "sources": {
+    labels = data_dir / "labels/web_docs_llm_judged.jsonl"
+    ClassifierTrain.call(task="edu", data=str(labels), label_column="edu", backend="tfidf", output=str(clf))
+    deduped = [str(root / "dedup" / Path(d).name) for d in kept]
+    Score.call(input=deduped, classifier=[str(clf)], executor="local", output=str(root / "score"))
+    Filter.call(input=[str(root / "score")], where="edu_score >= 1.5", output=str(root / "filter"))
+    Mix.call(
+        tokenizer=str(data_dir / TOKENIZER),
+        seq_len=64,
+        total_tokens=8192,
+        seed=0,
+        executor="local",
+        sources={
             "web": {"paths": [str(root / "filter")], "filter": "n_words >= 100", "weight": 0.5},
             "pt_books": {"paths": [str(data_dir / "text/pt/machado_de_assis/a-c*.txt")], "weight": 0.3},
             "en_replay": {"paths": [str(data_dir / "text/en/nltk/inaugural/17*.txt")], "weight": 0.2},
         },
-    }
-    (root / "spec.yaml").write_text(yaml.safe_dump(spec))
-    run_ok("mix", "-s", str(root / "spec.yaml"), "-o", str(root / "mix"))
-    run_ok("pack", "-m", str(root / "mix"), "-o", str(root / "pack"), "--executor", "local")
-    train = {
-        "data": str(root / "pack"),
-        "output": str(root / "train"),
-        "device": "cpu",
-        "export": False,
-        "model": {
+        output=str(root / "mix"),
+    )
+    Pack.call(manifest=str(root / "mix"), output=str(root / "pack"), executor="local")
+    Train.call(
+        data=str(root / "pack"),
+        output=str(root / "train"),
+        device="cpu",
+        export=False,
+        model={
             "config": {
                 "model_type": "llama",
                 "hidden_size": 64,
@@ -149,11 +127,11 @@ def full_run(tmp_path_factory: pytest.TempPathFactory, build_run: Path, data_dir
                 "tie_word_embeddings": True,
             }
         },
-        "max_steps": 8,
-        "global_batch_tokens": 512,
-        "micro_batch_size": 4,
-        "schedule": {"kind": "cosine", "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2},
-        "eval": {
+        max_steps=8,
+        global_batch_tokens=512,
+        micro_batch_size=4,
+        schedule={"kind": "cosine", "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2},
+        eval={
             "every_steps": 4,
             "max_bytes_per_set": 8000,
             "sets": {
@@ -161,7 +139,5 @@ def full_run(tmp_path_factory: pytest.TempPathFactory, build_run: Path, data_dir
                 "en": [str(data_dir / "text/en/nltk/inaugural/2009-Obama.txt")],
             },
         },
-    }
-    (root / "train.yaml").write_text(yaml.safe_dump(train))
-    run_ok("train", "-c", str(root / "train.yaml"))
+    )
     return root

@@ -50,9 +50,11 @@ def _section(dom: str, section_id: str) -> str:
 
 
 def _report(run: Path, out: Path) -> dict:
-    """Run `curation report`; its stats.json with the summary's keys at the top for brevity."""
-    run_ok("report", str(run), "--output", str(out), "--samples-per-group", "2")
-    stats = json.loads((out / RUN_DIR / STATS_FILE).read_text())
+    """Run `curation report` in-process; its stats.json with the summary's keys at the top for brevity."""
+    from curation.report.stage import Report
+
+    stats = Report.call(run_dir=str(run), output=str(out), samples_per_group=2)
+    assert stats == json.loads((out / RUN_DIR / STATS_FILE).read_text())
     return {**stats, **stats["summary"]}
 
 
