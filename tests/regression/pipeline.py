@@ -112,9 +112,9 @@ def run(out: Path, data: Path) -> dict[str, Any]:
         seed=0,
         allow_renormalize=True,
         executor="local",
-        sources={
-            "pt": {"paths": [str(dedup)], "weight": 0.75, "max_epochs": 4},
+        sources={  # source order decides the interleaving: the golden run read them from a sorted YAML file
             "en": {"paths": [str(en)], "weight": 0.25, "max_epochs": 4},
+            "pt": {"paths": [str(dedup)], "weight": 0.75, "max_epochs": 4},
         },
         output=str(out / "mix"),
     )
