@@ -7,6 +7,8 @@ export CURATION_DATA ?= $(abspath ../shared/data)
 export RAY_AUTH_MODE := disabled
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# Test files run in parallel (pytest-xdist, one file per worker); each worker has its own Ray.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install test test-fast demo lint bench clean
 
@@ -24,11 +26,11 @@ install: $(STAMP)
 
 test: $(STAMP)
 	bash tests/report/install_chromium.sh
-	$(BIN)/python -m pytest -q --timeout=900 tests
+	$(BIN)/python -m pytest -q --timeout=900 -n $(PYTEST_WORKERS) --dist loadfile tests
 
 test-fast: $(STAMP)
 	bash tests/report/install_chromium.sh
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow" tests
 
 demo: $(STAMP)
 	$(BIN)/curation demo --output demo-out

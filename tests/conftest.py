@@ -39,7 +39,8 @@ def ray_session():
             include_dashboard=False,
             logging_level="WARNING",
             log_to_driver=False,
-            _temp_dir=os.path.join(tempfile.gettempdir(), "curation-ray-tests"),
+            # one Ray per pytest-xdist worker, each with its own session folder
+            _temp_dir=os.path.join(tempfile.gettempdir(), f"curation-ray-{os.environ.get('PYTEST_XDIST_WORKER', 'tests')}"),
         )
     yield ray
     ray.shutdown()
