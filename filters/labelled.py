@@ -33,9 +33,14 @@ def sql_expr(expression: str, frame: pl.DataFrame, where: str) -> pl.Expr:
 
 
 def read_labelled(
-    path: str, text_column: str, label_column: str | None, label_sql: str | None
+    path: str,
+    text_column: str,
+    label_column: str | None,
+    label_sql: str | None,
+    optional: dict[str, str | None] | None = None,
 ) -> pl.DataFrame:
-    """Columns ``text`` and ``label`` of ``path`` (label: a column or an SQL expression); nulls dropped."""
+    """Columns ``text`` and ``label`` of ``path`` (label: a column or an SQL expression), rows with either null
+    or an empty text dropped; plus each ``optional`` column {alias: column} that the table has, as strings."""
     if (label_column is None) == (label_sql is None):
         raise CurationError("give exactly one of label_column or label_sql")
     frame = read_table(path)
@@ -45,8 +50,13 @@ def read_labelled(
         label = pl.col(label_column)
     else:
         label = sql_expr(label_sql, frame, path)
-    out = frame.select(pl.col(text_column).alias("text"), label.alias("label")).drop_nulls()
-    return out.filter(pl.col("text").str.len_chars() > 0)
+    extra = [
+        pl.col(column).cast(pl.Utf8).alias(alias)
+        for alias, column in (optional or {}).items()
+        if column is not None and column in frame.columns
+    ]
+    out = frame.select(pl.col(text_column).alias("text"), label.alias("label"), *extra)
+    return out.drop_nulls(["text", "label"]).filter(pl.col("text").str.len_chars() > 0)
 
 
 def label_strings(labels: pl.Series) -> list[str]:
