@@ -134,9 +134,12 @@ def test_pipeline_on_a_cluster_without_a_shared_disk(
         driver_env = dict(env, TMPDIR=str(scratch["driver"]))
         build = _cli(stages[0], scratch["driver"], driver_env, wait=False)
         deadline = time.time() + 600
-        done = lambda: s3.list_objects_v2(Bucket="cluster", Prefix="run/build/_run/done/build/").get(
-            "KeyCount", 0
-        )  # noqa: E731
+
+        def done() -> int:  # completion records of build units on S3
+            return s3.list_objects_v2(Bucket="cluster", Prefix="run/build/_run/done/build/").get(
+                "KeyCount", 0
+            )
+
         while time.time() < deadline and build.poll() is None and done() == 0:
             time.sleep(0.2)
         assert build.poll() is None, "the build finished before a node could be killed"
