@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 
 import polars as pl
 
+from curation.core import io
 from curation.core.errors import CurationError
-from curation.core.io import list_parquet
 from curation.core.sql import parse_sql, require_columns
 
 
 def read_table(path: str) -> pl.DataFrame:
-    """A Parquet file/dir/glob, a CSV or a JSONL file as one DataFrame."""
+    """A Parquet file/dir/glob, a CSV or a JSONL file as one DataFrame; local or on object storage."""
     suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
-        if not Path(path).is_file():
+    if suffix in (".csv", ".jsonl", ".ndjson"):
+        if not io.exists(path) or io.is_dir(path):
             raise CurationError(f"data file not found: {path}")
-        return pl.read_csv(path, infer_schema_length=10_000)
-    if suffix in (".jsonl", ".ndjson"):
-        if not Path(path).is_file():
-            raise CurationError(f"data file not found: {path}")
-        return pl.read_ndjson(path)
-    return pl.concat([pl.read_parquet(f) for f in list_parquet([path])], how="diagonal_relaxed")
+        source = BytesIO(io.read_bytes(path)) if io.is_remote(path) else io.local_path(path)
+        if suffix == ".csv":
+            return pl.read_csv(source, infer_schema_length=10_000)
+        return pl.read_ndjson(source)
+    return pl.concat([io.read_polars(f) for f in io.list_parquet([path])], how="diagonal_relaxed")
 
 
 def sql_expr(expression: str, frame: pl.DataFrame, where: str) -> pl.Expr:

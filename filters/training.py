@@ -13,6 +13,7 @@ mode), whose accuracy within +-1 is high on skewed labels and whose Spearman is 
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -182,7 +183,10 @@ class ClassifierTrain(Stage[ClassifierTrainConfig]):
         from curation.filters.scoring import load_scorer
 
         cfg = self.cfg
-        out = Path(cfg.output)
+        # backends write the model folder with local libraries: on object storage it is made in a local
+        # folder and published to the output when complete
+        staged = io.is_remote(cfg.output)
+        out = Path(tempfile.mkdtemp(prefix="classifier-train-")) if staged else Path(io.local_path(cfg.output))
         out.mkdir(parents=True, exist_ok=True)
         frame = read_labelled(
             cfg.data,
@@ -253,6 +257,8 @@ class ClassifierTrain(Stage[ClassifierTrainConfig]):
             heldout = heldout.with_columns(pl.Series(URL, [urls[i] for i in held.test], dtype=pl.Utf8))
         io.write_parquet(out / CLASSIFIER_HELDOUT, heldout.to_arrow())
         io.write_json(out / CLASSIFIER_REPORT, report)
+        if staged:
+            io.publish_dir(str(out), cfg.output)
         return report
 
     def render(self, stats: dict[str, Any]) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
+from curation.core import io
 from curation.core.errors import CurationError
 from curation.core.schema import (
     CLASSIFIER_CARD,
@@ -150,6 +152,29 @@ def test_previous_default_and_old_model_dirs_still_score(tmp_path, labels_path):
     (out / CLASSIFIER_CARD).write_text(json.dumps(card))
     heldout = pl.read_parquet(out / CLASSIFIER_HELDOUT)
     assert np.allclose(load_scorer(str(out)).score(heldout["text"].to_list()), heldout["score"].to_numpy())
+
+
+def test_reads_labels_from_and_writes_the_model_to_object_storage(s3_server, tmp_path, labels_path):
+    """On S3 (a real moto server) the labels are read, the model folder is published complete, it scores from
+    there, and the figures equal a local run's; nothing lands in a local folder named after the URL."""
+    _, options, s3 = s3_server
+    s3.create_bucket(Bucket="labels")
+    s3.upload_file(str(labels_path), "labels", "judged.jsonl")
+    config = {"task": "stem", "label_column": "stem", "params": PREVIOUS_REGRESSION_PARAMS}
+    remote = train("s3://labels/models/stem", data="s3://labels/judged.jsonl", storage_options=options, **config)
+    local = train(tmp_path / "stem", data=str(labels_path), **config)
+    assert remote["split"] == local["split"] and remote["spearman"] == local["spearman"] is not None
+    listed = s3.list_objects_v2(Bucket="labels", Prefix="models/stem/")["Contents"]
+    names = {o["Key"].removeprefix("models/stem/") for o in listed}
+    assert {CLASSIFIER_CARD, CLASSIFIER_REPORT, CLASSIFIER_HELDOUT, "report.png", "model.joblib"} <= names
+    assert f"{RUN_DIR}/{STATS_FILE}" in names and not list(Path.cwd().glob("s3:*"))
+    heldout = pl.read_parquet(tmp_path / "stem" / CLASSIFIER_HELDOUT)
+    io.set_storage_options(options)
+    try:
+        scores = load_scorer("s3://labels/models/stem").score(heldout["text"].to_list())
+    finally:
+        io.set_storage_options({})
+    assert np.allclose(scores, heldout["score"].to_numpy(), atol=1e-5)
 
 
 def test_grid_search_solves_the_same_ridge_as_scikit_learn(labels_path):
