@@ -186,7 +186,9 @@ class ClassifierTrain(Stage[ClassifierTrainConfig]):
         # backends write the model folder with local libraries: on object storage it is made in a local
         # folder and published to the output when complete
         staged = io.is_remote(cfg.output)
-        out = Path(tempfile.mkdtemp(prefix="classifier-train-")) if staged else Path(io.local_path(cfg.output))
+        out = (
+            Path(tempfile.mkdtemp(prefix="classifier-train-")) if staged else Path(io.local_path(cfg.output))
+        )
         out.mkdir(parents=True, exist_ok=True)
         frame = read_labelled(
             cfg.data,

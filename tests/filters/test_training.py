@@ -161,7 +161,9 @@ def test_reads_labels_from_and_writes_the_model_to_object_storage(s3_server, tmp
     s3.create_bucket(Bucket="labels")
     s3.upload_file(str(labels_path), "labels", "judged.jsonl")
     config = {"task": "stem", "label_column": "stem", "params": PREVIOUS_REGRESSION_PARAMS}
-    remote = train("s3://labels/models/stem", data="s3://labels/judged.jsonl", storage_options=options, **config)
+    remote = train(
+        "s3://labels/models/stem", data="s3://labels/judged.jsonl", storage_options=options, **config
+    )
     local = train(tmp_path / "stem", data=str(labels_path), **config)
     assert remote["split"] == local["split"] and remote["spearman"] == local["spearman"] is not None
     listed = s3.list_objects_v2(Bucket="labels", Prefix="models/stem/")["Contents"]
