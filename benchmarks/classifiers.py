@@ -316,17 +316,26 @@ def _stats(values: list[float]) -> str:
     return f"{v.mean():.3f} ± {sd:.3f} ({v.min():.3f}-{v.max():.3f})"
 
 
+def command(seeds: list[int], splits: list[str], told_seeds: list[int]) -> str:
+    return (
+        f"python benchmarks/classifiers.py accuracy --seeds {len(seeds)} --splits {','.join(splits)} "
+        f"--told-seeds {len(told_seeds)}"
+    )
+
+
 def markdown(
     numeric: list[dict], tox: list[dict], seeds: list[int], splits: list[str], told_seeds: list[int]
 ) -> str:
     """The fragment for benchmarks/RESULTS.md: per-seed figures, then means with spread."""
     import numpy as np
+    import sklearn
 
     lines = [
-        "### Held-out quality of `curation classifier train` (`python benchmarks/classifiers.py accuracy`)",
+        f"### Held-out quality of `curation classifier train` (`{command(seeds, splits, told_seeds)}`)",
         "",
-        f"Run {time.strftime('%Y-%m-%d')}, `classifier train` in-process, one thread, CPU seconds on a shared "
-        "2-core VM. Spread: sd over seeds (ddof 1) and (min-max).",
+        f"Run {time.strftime('%Y-%m-%d')}, `classifier train` in-process (Python {sys.version.split()[0]}, "
+        f"scikit-learn {sklearn.__version__}), one thread, CPU seconds on a shared 2-core VM under load from "
+        "other work. Spread: sd over seeds (ddof 1) and (min-max).",
         "",
         "**LLM-judged labels** (`labels/web_docs_llm_judged.jsonl`: 333 real web documents, edu and STEM 0-5 "
         "from an LLM judge). Held out by site: 20% of the site groups (registered domain of the URL, offline "
