@@ -49,7 +49,11 @@ class ModelConfig(StrictModel):
         None,
         description="Or a new model from config keys: hidden_size=64 ... (model_type defaults to llama).",
     )
-    attn_implementation: str = Field("sdpa", description="sdpa, eager or flash_attention_2.")
+    attn_implementation: str = Field(
+        "sdpa",
+        description="sdpa, eager, flex_attention, flash_attention_2 (flash-attn package) or varlen "
+        "(PyTorch's flash varlen kernel, CUDA).",
+    )
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward.")
     compile: bool = Field(False, description="torch.compile the model.")
 

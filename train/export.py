@@ -8,7 +8,6 @@ import importlib.util
 import os
 import shutil
 import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -34,16 +33,18 @@ def export_model(
 ) -> str:
     """``save_pretrained`` of the full (gathered) weights and the tokenizer; every rank calls this.
 
-    Written to a temporary directory, then renamed (locally) or uploaded file by file (object store)."""
+    Written to a temporary directory, then published (renamed locally, uploaded file by file to a store)."""
     import torch
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if ctx.is_main:
-        remote = io.is_remote(path)
-        local = io.local_path(path)
-        tmp = tempfile.mkdtemp(prefix="curation-export-") if remote else f"{local.rstrip('/')}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
+        if io.is_remote(path):
+            tmp = tempfile.mkdtemp(prefix="curation-export-")
+        else:  # beside the destination: published by a rename
+            head, name = os.path.split(io.local_path(path).rstrip("/"))
+            tmp = os.path.join(head, f"{io.TMP_MARK}{name}")
+            shutil.rmtree(tmp, ignore_errors=True)
         inner = unwrap(model)
         inner.config.use_cache = True
         # gathered shards of tied weights are separate tensors: keep only the source, as an unsharded save does
@@ -52,15 +53,7 @@ def export_model(
                 del state[target]
         inner.save_pretrained(tmp, state_dict=state)
         tokenizer.save_pretrained(tmp)
-        if remote:
-            io.remove_tree(path)
-            fs = io.filesystem(path)
-            for f in sorted(Path(tmp).iterdir()):
-                fs.put_file(str(f), io.join(path, f.name))
-            shutil.rmtree(tmp)
-        else:
-            shutil.rmtree(local, ignore_errors=True)
-            os.replace(tmp, local)
+        io.publish_dir(tmp, path)
     ctx.barrier()
     return path
 

@@ -46,7 +46,13 @@ from curation.train.metrics import (
     plot_curves,
     read_metrics,
 )
-from curation.train.model import check_compatible, enable_activation_checkpointing, load_model
+from curation.train.model import (
+    VARLEN,
+    VARLEN_KERNELS,
+    check_compatible,
+    enable_activation_checkpointing,
+    load_model,
+)
 from curation.train.schedule import ScheduleConfig, lr_at
 
 if TYPE_CHECKING:
@@ -101,13 +107,18 @@ def grad_sync(model: torch.nn.Module, sync: bool) -> AbstractContextManager[Any]
     return nullcontext()
 
 
-def model_inputs(batch: dict[str, torch.Tensor], device: str, intra_doc_mask: bool) -> dict[str, Any]:
+def model_inputs(
+    batch: dict[str, torch.Tensor], device: str, intra_doc_mask: bool, varlen: bool = False
+) -> dict[str, Any]:
     """Forward kwargs for a packed micro-batch; position ids restart per document.
 
     With ``intra_doc_mask`` no 2-D mask is passed, so transformers derives a block-diagonal causal mask from
-    the restarting position ids (varlen kernels with flash-attention); otherwise plain causal attention.
+    the restarting position ids (SDPA, eager, flex attention); ``varlen`` kernels get the documents'
+    cumulative lengths instead, computed here on the host. Without it, plain causal attention.
     """
     import torch
+
+    from curation.train.model import document_lengths
 
     ids = batch["input_ids"].to(device, non_blocking=True)
     kwargs: dict[str, Any] = {
@@ -117,6 +128,9 @@ def model_inputs(batch: dict[str, torch.Tensor], device: str, intra_doc_mask: bo
     }
     if not intra_doc_mask:
         kwargs["attention_mask"] = torch.ones_like(ids)
+    elif varlen:
+        lengths = document_lengths(batch["position_ids"])
+        kwargs.update({k: v.to(device) if hasattr(v, "to") else v for k, v in lengths.items()})
     return kwargs
 
 
@@ -126,11 +140,12 @@ def forward_loss(
     device: str,
     intra_doc_mask: bool,
     autocast_dtype: torch.dtype | None,
+    varlen: bool = False,
 ) -> torch.Tensor:
     """Next-token loss (the model shifts the labels) of a packed micro-batch."""
     import torch
 
-    kwargs = model_inputs(batch, device, intra_doc_mask)
+    kwargs = model_inputs(batch, device, intra_doc_mask, varlen)
     with torch.autocast(torch.device(device).type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         return model(labels=kwargs["input_ids"], **kwargs).loss
 
@@ -164,6 +179,9 @@ class Trainer:
 
         self.cfg, self.ctx = cfg, ctx
         self.output = cfg.output
+        if cfg.model.attn_implementation == VARLEN and not ctx.device.startswith("cuda"):
+            raise CurationError("model.attn_implementation 'varlen' needs a CUDA GPU (use sdpa on CPU)")
+        self.varlen = cfg.intra_doc_mask and cfg.model.attn_implementation in VARLEN_KERNELS
         self.ds = open_packed(cfg.data)
         self.seq_len = self.ds.seq_len
         self.tokenizer = load_tokenizer(self.ds.tokenizer_path)
@@ -294,7 +312,12 @@ class Trainer:
             batch = next(batches)
             with grad_sync(self.model, micro == self.accum - 1):
                 loss = forward_loss(
-                    self.model, batch, self.ctx.device, self.cfg.intra_doc_mask, self.autocast_dtype
+                    self.model,
+                    batch,
+                    self.ctx.device,
+                    self.cfg.intra_doc_mask,
+                    self.autocast_dtype,
+                    self.varlen,
                 )
                 (loss / self.accum).backward()
             loss_sum += loss.detach().float()  # no host sync until the step is done

@@ -4,8 +4,6 @@ the export go through fsspec, only the last K checkpoints stay, a job resumes fr
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,39 +12,14 @@ import torch
 from curation.core import io
 from tests.train.conftest import losses, tiny_config, train
 
-BUCKET = "runs"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+BUCKET = "train-runs"
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[dict]:
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    )
+def s3(s3_server: tuple) -> dict:
+    _, options, client = s3_server
     client.create_bucket(Bucket=BUCKET)
-    try:
-        yield {
-            "client": client,
-            "options": {"s3": {"endpoint_url": endpoint, "key": "test", "secret": "test"}},
-        }
-    finally:
-        server.stop()
+    return {"client": client, "options": options}
 
 
 def keys(client, prefix: str) -> list[str]:  # noqa: ANN001 - boto3 client
