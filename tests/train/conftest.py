@@ -137,17 +137,18 @@ def train_command(cfg: dict[str, Any], tmp_path: Path, nproc: int | None = None)
     return [sys.executable, *launcher, "-m", "curation.cli", "train", "--config", str(config)]
 
 
-def start(command: list[str], **kwargs: Any) -> subprocess.Popen:
-    """In a session of its own, so that a kill reaches torchrun and all its workers."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+def start(command: list[str], gpu: bool = False, **kwargs: Any) -> subprocess.Popen:
+    """In a session of its own, so that a kill reaches torchrun and all its workers; GPUs hidden unless
+    ``gpu``."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **({} if gpu else {"CUDA_VISIBLE_DEVICES": ""})}
     return subprocess.Popen(command, env=env, text=True, start_new_session=True, **kwargs)
 
 
-def torchrun(cfg: dict[str, Any], tmp_path: Path, nproc: int = 2) -> list[dict[str, Any]]:
+def torchrun(cfg: dict[str, Any], tmp_path: Path, nproc: int = 2, gpu: bool = False) -> list[dict[str, Any]]:
     """Run `curation train` under torchrun to the end; returns the run's metrics records."""
     from curation.train.metrics import read_metrics
 
-    proc = start(train_command(cfg, tmp_path, nproc), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = start(train_command(cfg, tmp_path, nproc), gpu, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _, stderr = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:
