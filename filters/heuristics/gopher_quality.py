@@ -66,13 +66,49 @@ class GopherQuality(Rule):
 
     def checks(self, q: GopherQualitySettings) -> list[Check]:
         return [
-            Check("gopher_short_doc", N_WORDS, ">=", q.min_doc_words),
-            Check("gopher_long_doc", N_WORDS, "<=", q.max_doc_words),
-            Check("gopher_mean_word_length_low", MEAN_WORD_LENGTH, ">=", q.min_avg_word_length),
-            Check("gopher_mean_word_length_high", MEAN_WORD_LENGTH, "<=", q.max_avg_word_length),
-            Check("gopher_symbol_word_ratio", SYMBOL_WORD_RATIO, "<=", q.max_symbol_word_ratio),
-            Check("gopher_bullet_lines", BULLET_LINES_RATIO, "<=", q.max_bullet_lines_ratio),
-            Check("gopher_ellipsis_lines", ELLIPSIS_LINES_RATIO, "<=", q.max_ellipsis_lines_ratio),
-            Check("gopher_alpha_words_ratio", ALPHA_WORDS_RATIO, ">=", q.min_alpha_words_ratio),
-            Check("gopher_stop_words", STOP_WORDS_COUNT, ">=", q.min_stop_words),
+            Check("gopher_short_doc", N_WORDS, ">=", q.min_doc_words, "min_doc_words", fit=False),
+            Check("gopher_long_doc", N_WORDS, "<=", q.max_doc_words, "max_doc_words", fit=False),
+            Check(
+                "gopher_mean_word_length_low",
+                MEAN_WORD_LENGTH,
+                ">=",
+                q.min_avg_word_length,
+                "min_avg_word_length",
+            ),
+            Check(
+                "gopher_mean_word_length_high",
+                MEAN_WORD_LENGTH,
+                "<=",
+                q.max_avg_word_length,
+                "max_avg_word_length",
+            ),
+            Check(
+                "gopher_symbol_word_ratio",
+                SYMBOL_WORD_RATIO,
+                "<=",
+                q.max_symbol_word_ratio,
+                "max_symbol_word_ratio",
+            ),
+            Check(
+                "gopher_bullet_lines",
+                BULLET_LINES_RATIO,
+                "<=",
+                q.max_bullet_lines_ratio,
+                "max_bullet_lines_ratio",
+            ),
+            Check(
+                "gopher_ellipsis_lines",
+                ELLIPSIS_LINES_RATIO,
+                "<=",
+                q.max_ellipsis_lines_ratio,
+                "max_ellipsis_lines_ratio",
+            ),
+            Check(
+                "gopher_alpha_words_ratio",
+                ALPHA_WORDS_RATIO,
+                ">=",
+                q.min_alpha_words_ratio,
+                "min_alpha_words_ratio",
+            ),
+            Check("gopher_stop_words", STOP_WORDS_COUNT, ">=", q.min_stop_words, "min_stop_words"),
         ]
