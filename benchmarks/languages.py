@@ -16,6 +16,9 @@ pages still rejected, and builds in non-Latin scripts. Results: ``benchmarks/res
     pages* are the autopager pages (pagination index pages); *lorem ipsum* pages have "lorem ipsum" in their
     raw HTML; *spam* is the CC-MAIN-2020-34 excerpt of ``warc/``, described by its source as mostly spammy.
     For each set: pages that reached the rules (extracted, in a built language), and how many were rejected.
+``python benchmarks/languages.py compare [DATA]``  for pt, es, fr, de, en: the limits fitted on their UDHR (and
+    Machado de Assis for pt, the inaugural addresses for en) beside the hand-written presets, with and without
+    ``tighten``.
 ``python benchmarks/languages.py builds [DATA] OUT``  `curation build --lang L` for ja, zh and ru on the
     ClueWeb09 Japanese WARC and the bench WARCs: pages kept, bench pages of that language with extraction
     gold kept, and the funnel.
@@ -85,24 +88,26 @@ def lang_of(path: Path) -> str:
     return normalise(path.stem.split("_")[0])
 
 
-def judge(docs: list[list[str]], preset: Any, paragraphs: set[str]) -> tuple[int, Counter[str]]:
-    """Clean paragraphs kept, and drop reasons of the documents that held the others."""
+def judge(docs: list[list[str]], preset: Any, floor: float) -> tuple[int, int, Counter[str]]:
+    """Clean paragraphs (lines of at least ``floor`` characters) in ``docs``, how many were kept, and why the
+    others were lost (the drop reason of their document, or the C4 line rules)."""
     from curation.filters import heuristics
 
-    kept, reasons = 0, Counter()
+    kept, total, reasons = 0, 0, Counter()
     for doc in docs:
         cleaned, signals = heuristics.measure("\n".join(doc), preset)
         reason = next(
             (r for rule in heuristics.RULES if (r := rule.reason(signals, preset.settings(rule)))), None
         )
-        mine = [line for line in doc if line in paragraphs]
+        mine = [line for line in doc if len(line) >= floor]
+        total += len(mine)
         if reason:
             reasons[reason] += len(mine)
             continue
         survived = set(cleaned.split("\n"))
         kept += sum(line in survived for line in mine)
         reasons["c4_line_removed"] += sum(line not in survived for line in mine)
-    return kept, reasons
+    return kept, total, reasons
 
 
 def udhr(data: Path) -> dict[str, Any]:
@@ -118,14 +123,13 @@ def udhr(data: Path) -> dict[str, Any]:
         split = next(i for i, chars in enumerate(accumulate(map(len, lines))) if chars >= total / 2)
         fit_part, judged = lines[: split + 1], lines[split + 1 :]
         floor = 0.3 * median(map(len, lines))
-        paragraphs = {line for line in judged if len(line) >= floor}
         lang = lang_of(path)
         fitted, _ = fit_texts(lang, ["\n".join(d) for d in chunk_lines(fit_part, DOC_CHARS)], cfg)
         docs = chunk_lines(judged, DOC_CHARS)
-        kept_fit, reasons_fit = judge(
-            docs, preset_model().model_validate({"lang": lang, **fitted}), paragraphs
+        kept_fit, paragraphs, reasons_fit = judge(
+            docs, preset_model().model_validate({"lang": lang, **fitted}), floor
         )
-        kept_old, reasons_old = judge(docs, load_preset(lang), paragraphs)
+        kept_old, _, reasons_old = judge(docs, load_preset(lang, status_quo(lang)), floor)
         script = script_of("".join(lines))
         rows.append(
             {
@@ -133,7 +137,7 @@ def udhr(data: Path) -> dict[str, Any]:
                 "lang": lang,
                 "script": script,
                 "family": FAMILIES.get(script, "Other"),
-                "paragraphs": len(paragraphs),
+                "paragraphs": paragraphs,
                 "kept_fitted": kept_fit,
                 "kept_status_quo": kept_old,
                 "lost_fitted": dict(reasons_fit - Counter()),
@@ -142,7 +146,7 @@ def udhr(data: Path) -> dict[str, Any]:
                 "cpu_seconds": round(time.process_time() - started, 3),
             }
         )
-        print(path.stem, lang, script, len(paragraphs), kept_fit, kept_old, file=sys.stderr)
+        print(path.stem, lang, script, paragraphs, kept_fit, kept_old, file=sys.stderr)
     return {"doc_chars": DOC_CHARS, "rows": rows}
 
 
@@ -374,6 +378,71 @@ def builds_markdown(result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def compare(data: Path) -> dict[str, Any]:
+    """Fitted vs hand-written limits of the shipped languages: reference = the UDHR of the language, plus the
+    Machado de Assis works (pt, every 4th file) and the inaugural addresses (en) of ``text/``."""
+    from curation.filters.heuristics.fit import PresetsFitConfig, chunk_lines, fit_texts
+    from curation.filters.heuristics.presets import load_preset
+
+    extra = {
+        "pt": sorted((data / "text" / "pt" / "machado_de_assis").glob("*.txt"))[::4],
+        "en": sorted((data / "text" / "en" / "nltk" / "inaugural").glob("*.txt")),
+    }
+    result: dict[str, Any] = {}
+    for lang in HAND_WRITTEN:
+        files = [p for p in udhr_files(data) if lang_of(p) == lang] + extra.get(lang, [])
+        docs = [
+            "\n".join(d) for p in files for d in chunk_lines(p.read_text(encoding="utf-8").splitlines(), 2000)
+        ]
+        cfg = PresetsFitConfig(lang=lang, reference=["-"], output="-")
+        _, loose = fit_texts(lang, docs, cfg)
+        _, tight = fit_texts(lang, docs, cfg.model_copy(update={"tighten": True}))
+        shipped = load_preset(lang)
+        rows = []
+        for a, b in zip(loose, tight):
+            rule, _, key = a["setting"].partition(".")
+            value: Any = shipped.settings(next(r for r in _rules() if r.name == rule))
+            for part in key.split("."):
+                value = value[int(part)] if isinstance(value, dict) else getattr(value, part)
+            rows.append(
+                {**a, "hand_written": value, "tightened": b["fitted"], "cut_by_tightened": b["cut_by_fitted"]}
+            )
+        result[lang] = {
+            "documents": len(docs),
+            "files": [p.name for p in files][:5] + ["..."],
+            "checks": rows,
+        }
+    return result
+
+
+def _rules() -> list[Any]:
+    from curation.filters import heuristics
+
+    return heuristics.RULES
+
+
+def compare_markdown(result: dict[str, Any]) -> str:
+    langs = list(result)
+    head = (
+        "| limit | default | "
+        + " | ".join(f"{lang} hand-written / fitted / tightened" for lang in langs)
+        + " |"
+    )
+    out = [
+        "Reference documents: " + ", ".join(f"{lang} {r['documents']}" for lang, r in result.items()),
+        "",
+        head,
+        "|---|---|" + "---|" * len(langs),
+    ]
+    for i, row in enumerate(result[langs[0]]["checks"]):
+        cells = []
+        for lang in langs:
+            r = result[lang]["checks"][i]
+            cells.append(f"{r['hand_written']:g} / {r['fitted']:g} / {r['tightened']:g}")
+        out.append(f"| `{row['setting']}` {row['keep']} | {row['default']:g} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def main() -> None:
     what = sys.argv[1]
     data = Path(sys.argv[2] if len(sys.argv) > 2 else os.environ.get("CURATION_DATA", "../shared/data"))
@@ -382,6 +451,10 @@ def main() -> None:
         result = udhr(data)
         (results / "languages_udhr.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
         print(udhr_markdown(result))
+    elif what == "compare":
+        result = compare(data)
+        (results / "languages_compare.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
+        print(compare_markdown(result))
     elif what in ("bench", "builds"):
         out = Path(sys.argv[3])
         result = bench(data, out) if what == "bench" else builds(data, out)

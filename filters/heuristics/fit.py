@@ -17,8 +17,8 @@ reference (each at least ``stopword_share`` of its words, at most ``max_stopword
 whitespace-separated tokens are more than ``UNSPACED_RATIO`` times longer than its words (zh, ja, th...) is
 written without spaces: rules that count whitespace tokens switch to their character-level variant
 (``Rule.unspaced``). The preset lands in ``<output>/<lang>.yaml`` (the format of the shipped presets in
-``curation/filters/presets/``, usable as ``presets: {<lang>: ...}`` in a build config), the reference
-distribution of every fitted signal in the run's ``stats.json``.
+``curation/filters/presets/``) and ``<output>/build.yaml`` (``presets: {<lang>: ...}``, for ``curation build
+--config``); the reference distribution of every fitted signal goes to the run's ``stats.json``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from curation.filters.heuristics.words import split_words
 UNSPACED_RATIO = 3.0  # whitespace token length / word length above which a language counts as unspaced
 STEP_WORDS, STEP_SIGNALS = "words", "signals"
 TOP_WORDS = 200  # most frequent words each unit reports for the stop-word list
+BUILD_FILE = "build.yaml"  # the preset as a `curation build --config` file
 
 
 class PresetsFitConfig(StageConfig, ParallelConfig):
@@ -273,6 +274,11 @@ class PresetsFit(Stage[PresetsFitConfig]):
             f"{'; written without spaces: character-level variants' if unspaced else ''}.\n"
         )
         io.write_text(out, header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110))
+        build = {"presets": {lang: data}}  # for `curation build --config`
+        io.write_text(
+            io.join(cfg.output, BUILD_FILE),
+            header + yaml.safe_dump(build, sort_keys=False, allow_unicode=True),
+        )
         return FitSummary(
             lang=lang,
             preset=out,

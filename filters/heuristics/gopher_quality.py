@@ -3,7 +3,7 @@ ratio, bullet and ellipsis lines, alphabetic words and stop words of the target 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from datatrove.utils.text import PUNCTUATION_SET
 
@@ -29,6 +29,9 @@ class GopherQualitySettings(StrictModel):
     max_ellipsis_lines_ratio: float | None = 0.3
     min_alpha_words_ratio: float | None = 0.8
     min_stop_words: int | None = 2
+    # over whitespace tokens (Gopher), or over the words without punctuation: the variant for scripts
+    # without spaces, where a whole line is one whitespace token
+    alpha_words_unit: Literal["whitespace", "words"] = "whitespace"
 
 
 class GopherQuality(Rule):
@@ -60,9 +63,14 @@ class GopherQuality(Rule):
             ELLIPSIS_LINES_RATIO: safe_div(sum(s.rstrip().endswith(("...", "…")) for s in lines), len(lines)),
             # Over whitespace tokens, as in the Gopher paper: tokenizer-split punctuation would count as
             # non-alphabetic "words" and drop real prose with dialogue (Machado de Assis: 0.79 vs 0.98).
-            ALPHA_WORDS_RATIO: safe_div(sum(any(c.isalpha() for c in w) for w in spaced), len(spaced)),
+            ALPHA_WORDS_RATIO: alpha_ratio(
+                spaced if settings.alpha_words_unit == "whitespace" else non_symbol
+            ),
             STOP_WORDS_COUNT: sum(w.lower() in stop_words for w in words),
         }
+
+    def unspaced(self, settings: GopherQualitySettings, chars_per_word: float) -> dict[str, Any]:
+        return {"alpha_words_unit": "words"}
 
     def checks(self, q: GopherQualitySettings) -> list[Check]:
         return [
@@ -112,3 +120,7 @@ class GopherQuality(Rule):
             ),
             Check("gopher_stop_words", STOP_WORDS_COUNT, ">=", q.min_stop_words, "min_stop_words"),
         ]
+
+
+def alpha_ratio(tokens: list[str]) -> float:
+    return safe_div(sum(any(c.isalpha() for c in w) for w in tokens), len(tokens))

@@ -60,7 +60,8 @@ class Document:
     def words(self) -> list[str]:
         from curation.filters.heuristics.words import split_words
 
-        if self._words_of is not self.text:
+        # by value: C4 rebuilds the text even when it removes no line, and tokenizing twice costs the most
+        if self._words_of is None or (self._words_of is not self.text and self._words_of != self.text):
             self._words, self._words_of = split_words(self.text, self.preset.tokenizer_code), self.text
         return self._words
 

@@ -17,9 +17,9 @@ import regex
 
 Segmenter = Callable[[str], list[str]]
 
-# One "word" per Han/kana character; else runs of letters, combining marks and digits; else single symbols.
+# One "word" per Han, kana or Yi character; else runs of letters, combining marks and digits; else single symbols.
 _FALLBACK_WORDS = regex.compile(
-    r"[\p{Han}\p{Hiragana}\p{Katakana}ー]|[\p{L}\p{M}\p{N}_]+|[^\p{L}\p{M}\p{N}_\s]", regex.VERSION1
+    r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Yi}ー]|[\p{L}\p{M}\p{N}_]+|[^\p{L}\p{M}\p{N}_\s]", regex.VERSION1
 )
 
 

@@ -118,6 +118,9 @@ def test_presets_fit_command_writes_a_preset_the_build_loads(data_dir: Path, tmp
     text = "\n".join(_lines(data_dir, "lo"))
     assert 5 <= len(summary["stopwords"]) <= 30 and all(w in text for w in summary["stopwords"])
     written = yaml.safe_load((tmp_path / "lo.yaml").read_text(encoding="utf-8"))
+    assert yaml.safe_load((tmp_path / "build.yaml").read_text(encoding="utf-8")) == {
+        "presets": {"lo": written}
+    }
     preset = load_preset("lo", written)
     assert preset.gopher_quality.min_stop_words == 2 and preset.c4.min_chars_per_line
     assert written["c4"]["min_words_per_line"] is None and _reason(text, preset) is None
@@ -138,3 +141,29 @@ def test_european_presets_unchanged_by_the_character_level_variant(data_dir: Pat
     assert 4.0 < signals[MEAN_WORD_LENGTH] < 6.0
     assert load_preset("pt").c4.min_words_per_line == 3 and load_preset("pt").c4.min_chars_per_line is None
     assert re.fullmatch(r"\d+", str(load_preset("pt").c4.max_word_length))
+
+
+def test_japanese_build_keeps_the_article_and_judges_clueweb_pages_by_content(
+    tmp_path: Path, warc_dir: Path
+) -> None:
+    """`curation build --lang ja` on the sample pages and the ClueWeb09 Japanese WARC (legacy encoding): the
+    NHK news article is kept; the ClueWeb09 pages (a shop's ranking list) reach every rule and are judged for
+    what they are, not dropped for their short words as the rule defaults did."""
+    from .conftest import build, read_docs, stats_of
+
+    out = tmp_path / "ja"
+    inputs = [
+        str(warc_dir / "pages-dev.warc.gz"),
+        str(warc_dir / "clueweb09-ja_resiliparse-clueweb-quirk.warc.gz"),
+    ]
+    build(out, inputs, "ja", keep_rejected=True)
+    funnel = stats_of(out)["stages"]
+    kept, rejected = read_docs(out, "ja"), read_docs(out, "rejected")
+    assert kept["url"].to_list() == ["https://www3.nhk.or.jp/news/easy/k10011959621000/k10011959621000.html"]
+    assert funnel["gopher_quality"]["in"] == 30, funnel  # 29 ClueWeb09 pages + the article
+    assert set(rejected["drop_reason"]) <= {
+        "gopher_alpha_words_ratio",
+        "gopher_stop_words",
+        "fineweb_line_punct_ratio",
+    }
+    assert (rejected["mean_word_length"] > load_preset("ja").gopher_quality.min_avg_word_length).all()
