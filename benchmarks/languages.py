@@ -295,7 +295,14 @@ def bench(data: Path, out: Path) -> dict[str, Any]:
     for name, presets in runs.items():
         target = out / name.replace(" ", "_")
         started = time.time()
-        Build.call(lang=sorted(fitted), input=inputs, output=str(target), keep_rejected=True, presets=presets)
+        Build.call(
+            lang=sorted(fitted),
+            input=inputs,
+            output=str(target),
+            keep_rejected=True,
+            presets=presets,
+            executor="local",
+        )
         outcome = _outcomes(target)
         result["runs"][name] = {
             "wall_seconds": round(time.time() - started, 1),
