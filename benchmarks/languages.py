@@ -22,6 +22,8 @@ pages still rejected, and builds in non-Latin scripts. Results: ``benchmarks/res
 ``python benchmarks/languages.py builds [DATA] OUT``  `curation build --lang L` for ja, zh and ru on the
     ClueWeb09 Japanese WARC and the bench WARCs: pages kept, bench pages of that language with extraction
     gold kept, and the funnel.
+``python benchmarks/languages.py report``  ``benchmarks/results/languages.md`` from the JSON results of the
+    modes above (``benchmarks/results/languages_<mode>.json``, each with its date, machine and commit).
 """
 
 from __future__ import annotations
@@ -278,9 +280,20 @@ def _outcomes(out: Path) -> dict[str, str]:
     return result
 
 
-def bench(data: Path, out: Path) -> dict[str, Any]:
+def _build(
+    inputs: list[str], langs: list[str], target: Path, presets: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str], float]:
+    """`curation build --keep-rejected` in this process: its stats, the outcome per record id, CPU seconds."""
     from curation.builder.stage import Build
 
+    started = time.process_time()
+    stats = Build.call(
+        lang=langs, input=inputs, output=str(target), keep_rejected=True, presets=presets, executor="local"
+    )
+    return stats, _outcomes(target), round(time.process_time() - started, 1)
+
+
+def bench(data: Path, out: Path) -> dict[str, Any]:
     sets = junk_sets(data)
     pages = _pages(data)
     langs = sorted({p["truth_lang"] for p in pages if p["truth_lang"] != "und"})
@@ -293,19 +306,9 @@ def bench(data: Path, out: Path) -> dict[str, Any]:
         "runs": {},
     }
     for name, presets in runs.items():
-        target = out / name.replace(" ", "_")
-        started = time.time()
-        Build.call(
-            lang=sorted(fitted),
-            input=inputs,
-            output=str(target),
-            keep_rejected=True,
-            presets=presets,
-            executor="local",
-        )
-        outcome = _outcomes(target)
+        _, outcome, seconds = _build(inputs, sorted(fitted), out / name.replace(" ", "_"), presets)
         result["runs"][name] = {
-            "wall_seconds": round(time.time() - started, 1),
+            "cpu_seconds": seconds,
             "sets": {
                 set_name: {
                     "pages": len(ids),
@@ -337,8 +340,9 @@ def bench_markdown(result: dict[str, Any]) -> str:
 
 
 def builds(data: Path, out: Path) -> dict[str, Any]:
-    """`curation build --lang L` on the ClueWeb09 Japanese WARC and the bench WARCs, shipped vs status quo."""
-    from curation.builder.stage import Build
+    """`curation build --lang L` on the ClueWeb09 Japanese WARC and the bench WARCs, shipped vs status quo
+    (the same for a language without a shipped preset: built once)."""
+    from curation.filters.heuristics.presets import shipped_stopwords
 
     pages = _pages(data)
     inputs = [str(data / "warc" / CLUEWEB_JA)] + [str(p) for p in sorted((data / "bench").glob("*.warc.gz"))]
@@ -346,14 +350,14 @@ def builds(data: Path, out: Path) -> dict[str, Any]:
     for lang in ("ja", "zh", "ru"):
         gold = {p["record_id"] for p in pages if p["truth_lang"] == lang and p.get("gold_text")}
         truth = {p["record_id"] for p in pages if p["truth_lang"] == lang}
-        for name, presets in (("shipped", {}), ("status quo", {lang: status_quo(lang)})):
-            target = out / f"{lang}_{name.replace(' ', '_')}"
-            stats = Build.call(
-                lang=[lang], input=inputs, output=str(target), keep_rejected=True, presets=presets
+        runs = {"shipped": {}, "status quo": {lang: status_quo(lang)}}
+        for name, presets in runs.items() if shipped_stopwords(lang) else [("shipped", {})]:
+            stats, outcome, seconds = _build(
+                inputs, [lang], out / f"{lang}_{name.replace(' ', '_')}", presets
             )
-            outcome = _outcomes(target)
             kept = {i for i, r in outcome.items() if r == "kept"}
             result[f"{lang} {name}"] = {
+                "cpu_seconds": seconds,
                 "kept": len(kept),
                 "kept_bench_pages_of_lang": len(kept & truth),
                 "bench_pages_of_lang": len(truth),
@@ -365,7 +369,7 @@ def builds(data: Path, out: Path) -> dict[str, Any]:
                     for k, v in stats["stages"].items()
                 },
             }
-    return result
+    return {"builds": result}
 
 
 def builds_markdown(result: dict[str, Any]) -> str:
@@ -373,7 +377,7 @@ def builds_markdown(result: dict[str, Any]) -> str:
         "| build | kept | bench pages of the language kept | with extraction gold kept | ClueWeb09 pages kept | top rule drops |",
         "|---|---|---|---|---|---|",
     ]
-    for name, r in result.items():
+    for name, r in result["builds"].items():
         drops = Counter()
         for step in r["funnel"].values():
             drops.update(step["dropped"])
@@ -419,7 +423,7 @@ def compare(data: Path) -> dict[str, Any]:
             "files": [p.name for p in files][:5] + ["..."],
             "checks": rows,
         }
-    return result
+    return {"languages": result}
 
 
 def _rules() -> list[Any]:
@@ -429,6 +433,7 @@ def _rules() -> list[Any]:
 
 
 def compare_markdown(result: dict[str, Any]) -> str:
+    result = result["languages"]
     langs = list(result)
     head = (
         "| limit | default | "
@@ -450,23 +455,107 @@ def compare_markdown(result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def meta() -> dict[str, Any]:
+    """Where and when a result was measured."""
+    import platform
+    import subprocess
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout.strip()
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "commit": commit,
+    }
+
+
+SECTIONS = {
+    "compare": (
+        "Fitted vs hand-written presets (item 1)",
+        "`python benchmarks/languages.py compare`: for each language with a hand-written preset, its UDHR "
+        "translations (plus Machado de Assis for pt, every 4th work; the inaugural addresses for en) cut into "
+        "documents of 2,000 characters, fitted with the `presets fit` defaults (1% quantile, 10% margin, never "
+        "stricter than the rule default) and with `--tighten` (every limit at its quantile, as FineWeb-2). Each "
+        "cell: hand-written / fitted / tightened.",
+        compare_markdown,
+    ),
+    "udhr": (
+        "Clean UDHR paragraphs kept, per script family (item 3)",
+        "`python benchmarks/languages.py udhr`: every UDHR translation with at least 5 KB of text; fitted on "
+        "the first half of its lines (documents of 1,000 characters), judged on the second half (see the "
+        "script's docstring for what counts as a clean paragraph). *Status quo*: the shipped hand-written preset "
+        "for pt/es/fr/de/en, elsewhere the rule defaults without the stop-word check (what a language got "
+        "before fitted presets). Deterministic: no seed.",
+        udhr_markdown,
+    ),
+    "bench": (
+        "Junk bench pages still rejected (item 3)",
+        "`python benchmarks/languages.py bench DATA OUT`: `curation build --keep-rejected` over the 5 "
+        "CC-MAIN-BENCH dev WARCs and the CC-MAIN-2020-34 excerpt, for every bench language with a UDHR "
+        "translation, once with the status-quo presets and once with presets fitted on the whole UDHR of each "
+        "language. *Reached rules*: pages extracted and in a built language (language ID passed); rejected "
+        "counts any heuristic rule.",
+        bench_markdown,
+    ),
+    "builds": (
+        "Builds in ja, zh and ru (item 4)",
+        "`python benchmarks/languages.py builds DATA OUT`: `curation build --lang L --keep-rejected` on the "
+        "ClueWeb09 Japanese WARC and the 5 bench WARCs, with the shipped presets and with the status quo. Bench "
+        "pages of the language by the bench's own language truth (lingua); *with extraction gold*: pages whose "
+        "source gives the article text (article pages).",
+        builds_markdown,
+    ),
+}
+
+
+def report(results: Path) -> str:
+    """benchmarks/results/languages.md from the JSON results of the other modes."""
+    out = [
+        "# Heuristic filters across languages (issue 18)",
+        "",
+        "Every figure below comes from `benchmarks/languages.py` (mode named per section; the JSON beside this "
+        "file keeps every row). Data: `text/multi/udhr2`, `bench/`, `warc/` of the shared data folder. CPU "
+        "seconds are `time.process_time`; the machine was shared with other jobs (load average given).",
+    ]
+    for mode, (title, how, render) in SECTIONS.items():
+        path = results / f"languages_{mode}.json"
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text(encoding="utf-8"))
+        m = result["meta"]
+        out += [
+            "",
+            f"## {title}",
+            "",
+            how,
+            f"Measured {m['date']} at commit {m['commit']} on {m['machine']} (load average "
+            f"{', '.join(map(str, m['load_average']))}).",
+            "",
+            render(result),
+        ]
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
     what = sys.argv[1]
     data = Path(sys.argv[2] if len(sys.argv) > 2 else os.environ.get("CURATION_DATA", "../shared/data"))
     results = Path(__file__).parent / "results"
-    if what == "udhr":
-        result = udhr(data)
-        (results / "languages_udhr.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
-        print(udhr_markdown(result))
-    elif what == "compare":
-        result = compare(data)
-        (results / "languages_compare.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
-        print(compare_markdown(result))
-    elif what in ("bench", "builds"):
-        out = Path(sys.argv[3])
-        result = bench(data, out) if what == "bench" else builds(data, out)
-        (results / f"languages_{what}.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
-        print(bench_markdown(result) if what == "bench" else builds_markdown(result))
+    if what == "report":
+        (results / "languages.md").write_text(report(results), encoding="utf-8")
+        return
+    runs = {
+        "udhr": lambda: udhr(data),
+        "compare": lambda: compare(data),
+        "bench": lambda: bench(data, Path(sys.argv[3])),
+        "builds": lambda: builds(data, Path(sys.argv[3])),
+    }
+    result = {"meta": meta(), **runs[what]()}
+    (results / f"languages_{what}.json").write_text(
+        json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    print(SECTIONS[what][2](result))
 
 
 if __name__ == "__main__":

@@ -143,27 +143,68 @@ def test_european_presets_unchanged_by_the_character_level_variant(data_dir: Pat
     assert re.fullmatch(r"\d+", str(load_preset("pt").c4.max_word_length))
 
 
-def test_japanese_build_keeps_the_article_and_judges_clueweb_pages_by_content(
-    tmp_path: Path, warc_dir: Path
-) -> None:
-    """`curation build --lang ja` on the sample pages and the ClueWeb09 Japanese WARC (legacy encoding): the
-    NHK news article is kept; the ClueWeb09 pages (a shop's ranking list) reach every rule and are judged for
-    what they are, not dropped for their short words as the rule defaults did."""
-    from .conftest import build, read_docs, stats_of
+@pytest.fixture(scope="module")
+def ja_zh_ru_build(tmp_path_factory: pytest.TempPathFactory, warc_dir: Path) -> Path:
+    """`curation build --lang ja zh ru --keep-rejected` on the sample pages and the ClueWeb09 Japanese WARC."""
+    from .conftest import build
 
-    out = tmp_path / "ja"
+    out = tmp_path_factory.mktemp("ja_zh_ru")
     inputs = [
         str(warc_dir / "pages-dev.warc.gz"),
         str(warc_dir / "clueweb09-ja_resiliparse-clueweb-quirk.warc.gz"),
     ]
-    build(out, inputs, "ja", keep_rejected=True)
-    funnel = stats_of(out)["stages"]
-    kept, rejected = read_docs(out, "ja"), read_docs(out, "rejected")
+    build(out, inputs, ["ja", "zh", "ru"], keep_rejected=True)
+    return out
+
+
+def _judged(out: Path, lang: str):
+    """Kept and rule-rejected documents of ``lang`` (those that passed language ID)."""
+    import polars as pl
+
+    from .conftest import read_docs
+
+    rejected = read_docs(out, "rejected").filter(
+        (pl.col("lang") == lang) & ~pl.col("drop_reason").is_in(["other_language", "low_lang_score"])
+    )
+    return read_docs(out, lang), rejected
+
+
+def test_japanese_build_keeps_the_article_and_judges_clueweb_pages_by_content(ja_zh_ru_build: Path) -> None:
+    """The NHK news article is kept; the ClueWeb09 pages (a shop's ranking list, legacy encoding) reach every
+    rule and are judged for what they are, not dropped for their short words as the rule defaults did."""
+    from .conftest import stats_of
+
+    kept, rejected = _judged(ja_zh_ru_build, "ja")
     assert kept["url"].to_list() == ["https://www3.nhk.or.jp/news/easy/k10011959621000/k10011959621000.html"]
-    assert funnel["gopher_quality"]["in"] == 30, funnel  # 29 ClueWeb09 pages + the article
+    assert len(kept) + len(rejected) == 30  # 29 ClueWeb09 pages + the article
     assert set(rejected["drop_reason"]) <= {
         "gopher_alpha_words_ratio",
         "gopher_stop_words",
         "fineweb_line_punct_ratio",
     }
     assert (rejected["mean_word_length"] > load_preset("ja").gopher_quality.min_avg_word_length).all()
+    funnel = stats_of(ja_zh_ru_build)["stages"]
+    assert funnel["gopher_quality"]["in"] == funnel["language_filter"]["out"]  # the funnel is reported
+
+
+def test_chinese_build_keeps_the_article_the_defaults_rejected(ja_zh_ru_build: Path) -> None:
+    """The Banyuetan article is kept with the shipped zh preset; with the rule defaults it fails on its mean
+    word length and line punctuation, and C4 removes almost every line (whole lines are one whitespace token)."""
+    kept, rejected = _judged(ja_zh_ru_build, "zh")
+    assert kept["url"].to_list() == [
+        "http://www.banyuetan.org/jmcs/detail/20200102/1000200033136171577956287380194268_1.html"
+    ]
+    assert rejected.is_empty()
+    text = kept["text"][0]
+    defaults = preset_model()(lang="zh")
+    cleaned, _ = heuristics.measure(text, defaults)
+    assert _reason(text, defaults) == "gopher_mean_word_length_low" and len(cleaned) < 0.1 * len(text)
+
+
+def test_russian_build_keeps_its_articles(ja_zh_ru_build: Path) -> None:
+    """Russian (Cyrillic, spaced, no shipped preset): the article pages are kept; the interview list whose 23
+    repeated questions fill its lines is dropped for duplicated characters, as in English."""
+    kept, rejected = _judged(ja_zh_ru_build, "ru")
+    assert {u.split("/")[2] for u in kept["url"]} == {"www.wday.ru", "gto-normativy.ru", "vse-diety.com"}
+    assert rejected["drop_reason"].to_list() == ["fineweb_char_dup_ratio"]
+    assert rejected["url"][0].startswith("http://www.wday.ru/articles/mastera-vkusa")
