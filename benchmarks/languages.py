@@ -389,6 +389,15 @@ def builds_markdown(result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _read(path: Path) -> str:
+    """A text file in UTF-8, else Latin-1 (one inaugural address is)."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def compare(data: Path) -> dict[str, Any]:
     """Fitted vs hand-written limits of the shipped languages: reference = the UDHR of the language, plus the
     Machado de Assis works (pt, every 4th file) and the inaugural addresses (en) of ``text/``."""
@@ -402,9 +411,7 @@ def compare(data: Path) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for lang in HAND_WRITTEN:
         files = [p for p in udhr_files(data) if lang_of(p) == lang] + extra.get(lang, [])
-        docs = [
-            "\n".join(d) for p in files for d in chunk_lines(p.read_text(encoding="utf-8").splitlines(), 2000)
-        ]
+        docs = ["\n".join(d) for p in files for d in chunk_lines(_read(p).splitlines(), 2000)]
         cfg = PresetsFitConfig(lang=lang, reference=["-"], output="-")
         _, loose = fit_texts(lang, docs, cfg)
         _, tight = fit_texts(lang, docs, cfg.model_copy(update={"tighten": True}))
