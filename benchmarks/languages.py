@@ -22,6 +22,8 @@ pages still rejected, and builds in non-Latin scripts. Results: ``benchmarks/res
 ``python benchmarks/languages.py builds [DATA] OUT``  `curation build --lang L` for ja, zh and ru on the
     ClueWeb09 Japanese WARC and the bench WARCs: pages kept, bench pages of that language with extraction
     gold kept, and the funnel.
+``python benchmarks/languages.py changes [DATA] OUT``  the junk pages whose outcome differs between the two
+    builds of ``bench`` (its OUT folder).
 ``python benchmarks/languages.py report``  ``benchmarks/results/languages.md`` from the JSON results of the
     modes above (``benchmarks/results/languages_<mode>.json``, each with its date, machine and commit).
 """
@@ -332,6 +334,34 @@ def bench(data: Path, out: Path) -> dict[str, Any]:
     return result
 
 
+def changes(data: Path, out: Path) -> dict[str, Any]:
+    """The junk pages whose outcome differs between the two builds of ``bench`` (its OUT folder): language,
+    URL, outcome with the status-quo presets and with the fitted ones."""
+    import polars as pl
+
+    old, new = _outcomes(out / "status_quo"), _outcomes(out / "fitted")
+    shards = [*(out / "status_quo").glob("*/*.parquet"), *(out / "fitted").glob("*/*.parquet")]
+    frame = pl.concat([pl.read_parquet(s, columns=["id", "lang", "url"]) for s in shards])
+    where = {row["id"]: row for row in frame.iter_rows(named=True)}
+    return {
+        "changed": {
+            name: [
+                {**where[i], "status_quo": old.get(i), "fitted": new.get(i)}
+                for i in sorted(ids)
+                if old.get(i) != new.get(i)
+            ]
+            for name, ids in junk_sets(data).items()
+        }
+    }
+
+
+def changes_markdown(result: dict[str, Any]) -> str:
+    out = ["| page set | lang | URL | status quo | fitted |", "|---|---|---|---|---|"]
+    for name, rows in result["changed"].items():
+        out += [f"| {name} | {r['lang']} | {r['url']} | {r['status_quo']} | {r['fitted']} |" for r in rows]
+    return "\n".join(out)
+
+
 def bench_markdown(result: dict[str, Any]) -> str:
     out = [
         "| page set | pages | reached rules, status quo | rejected, status quo | reached rules, fitted | rejected, fitted |",
@@ -524,6 +554,12 @@ SECTIONS = {
         "counts any heuristic rule.",
         bench_markdown,
     ),
+    "changes": (
+        "Junk pages judged differently by the fitted presets",
+        "`python benchmarks/languages.py changes DATA OUT` (OUT of `bench`): every page of the sets above whose "
+        "outcome differs between the two builds (None: did not reach the rules in that build).",
+        changes_markdown,
+    ),
     "builds": (
         "Builds in ja, zh and ru (item 4)",
         "`python benchmarks/languages.py builds DATA OUT`: `curation build --lang L --keep-rejected` on the "
@@ -582,6 +618,7 @@ def main() -> None:
         "compare": lambda: compare(data),
         "bench": lambda: bench(data, Path(sys.argv[3])),
         "builds": lambda: builds(data, Path(sys.argv[3])),
+        "changes": lambda: changes(data, Path(sys.argv[3])),
     }
     result = {"meta": meta(), **runs[what]()}
     (results / f"languages_{what}.json").write_text(
