@@ -26,6 +26,7 @@ COMMANDS: dict[str, Any] = {
         "train": "curation.filters.training:ClassifierTrain",
         "annotate": "curation.filters.annotate:Annotate",
     },
+    "presets": {"fit": "curation.filters.heuristics.fit:PresetsFit"},
     "dedup": "curation.dedup.stage:Dedup",
     "inventory": "curation.mixer.inventory:Inventory",
     "mix": "curation.mixer.manifest:Mix",
@@ -35,7 +36,10 @@ COMMANDS: dict[str, Any] = {
     "report": "curation.report.stage:Report",
     "demo": "curation.demo:Demo",
 }
-GROUP_HELP = {"classifier": "Train classifiers and label documents with an LLM judge."}
+GROUP_HELP = {
+    "classifier": "Train classifiers and label documents with an LLM judge.",
+    "presets": "Fit language presets (heuristic thresholds, stop words) on reference text.",
+}
 
 
 def load_stage(target: str) -> Any:
