@@ -30,11 +30,18 @@ COMMANDS: dict[str, Any] = {
     "inventory": "curation.mixer.inventory:Inventory",
     "mix": "curation.mixer.manifest:Mix",
     "pack": "curation.mixer.pack:Pack",
+    "vocab": {
+        "report": "curation.mixer.fertility:VocabReport",
+        "extend": "curation.train.extend:VocabExtend",
+    },
     "train": "curation.train.run:Train",
     "report": "curation.report.stage:Report",
     "demo": "curation.demo:Demo",
 }
-GROUP_HELP = {"classifier": "Train classifiers and label documents with an LLM judge."}
+GROUP_HELP = {
+    "classifier": "Train classifiers and label documents with an LLM judge.",
+    "vocab": "Measure tokenizer fertility per language; extend a tokenizer and model for the target language.",
+}
 
 
 def load_stage(target: str) -> Any:

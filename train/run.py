@@ -28,6 +28,7 @@ from curation.train.distributed import (
     unwrap,
     wrap_model,
 )
+from curation.train.embeddings import EmbeddingWarmup
 from curation.train.evaluate import EvalSets
 from curation.train.export import export_model, run_lm_eval
 from curation.train.metrics import (
@@ -160,6 +161,7 @@ class Trainer:
         self.flops_per_token = model_flops_per_token(model, self.seq_len)
         self.peak_tflops = cfg.peak_tflops or (H100_BF16_PEAK_TFLOPS if on_gpu else None)
         model.to(ctx.device)
+        self.warmup = EmbeddingWarmup.setup(model, cfg.embedding_warmup, cfg.model.name_or_path, fsdp)
         model = wrap_model(model, cfg.strategy, ctx, bf16)
         self.optimizer = build_optimizer(model, cfg, ctx.device)
         self.wrapped = model  # state dicts, clipping, eval and export use the uncompiled module
@@ -249,9 +251,13 @@ class Trainer:
             loss_sum += loss.detach().float()  # no host sync until the step is done
             for source in batch["source"].tolist():
                 counts[source] += self.seq_len
+        if self.warmup:
+            self.warmup.mask_gradients(self.step)
         clip = self.cfg.optimizer.grad_clip or float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.wrapped.parameters(), clip)
         self.optimizer.step()
+        if self.warmup:
+            self.warmup.restore(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # DTensor under FSDP2
         reduced = self.ctx.sum([loss_sum.item(), *counts])
