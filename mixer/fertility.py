@@ -58,10 +58,11 @@ def fertility(backend: Any, texts: list[str], top: int) -> dict[str, Any]:
         n_bytes += len(text.encode("utf-8"))
         spans = [(m.start(), m.end()) for m in WORD.finditer(text)]
         n_words += len(spans)
-        if not spans or not enc.offsets:
+        offsets = enc.offsets  # a property that builds the list: read it once
+        if not spans or not offsets:
             continue
-        starts = np.fromiter((s for s, _ in enc.offsets), dtype=np.int64)
-        ends = np.fromiter((e for _, e in enc.offsets), dtype=np.int64)
+        starts = np.fromiter((s for s, _ in offsets), dtype=np.int64)
+        ends = np.fromiter((e for _, e in offsets), dtype=np.int64)
         word_starts = np.fromiter((s for s, _ in spans), dtype=np.int64)
         word_ends = np.fromiter((e for _, e in spans), dtype=np.int64)
         first = np.searchsorted(ends, word_starts, side="right")  # first token ending inside or after
@@ -71,7 +72,7 @@ def fertility(backend: Any, texts: list[str], top: int) -> dict[str, Any]:
             word = text[start:end]
             split[word] += 1
             if word not in pieces:
-                pieces[word] = word_pieces(text, enc.offsets, start, end, int(first[k]), int(stop[k]))
+                pieces[word] = word_pieces(text, offsets, start, end, int(first[k]), int(stop[k]))
         n_split += int(np.count_nonzero(stop - first > 1))
     return {
         "tokens": tokens,

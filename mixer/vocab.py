@@ -211,6 +211,8 @@ def add_merges(backend: Tokenizer, merges: Sequence[tuple[str, str, Any]]) -> tu
     data = tokenizer_json(backend)
     model = data["model"]
     first = next_id(backend)
+    for added in data["added_tokens"]:  # an added token beyond the model's vocabulary would be renumbered
+        model["vocab"].setdefault(added["content"], added["id"])  # after the new ids on loading: pin it
     ids = list(range(first, first + len(merges)))
     for (a, b, _), new_id in zip(merges, ids, strict=True):
         model["vocab"][a + b] = new_id
@@ -294,25 +296,26 @@ def extend_unigram(
     tokenizer uses it on the protected text or fewer than ``min_frequency`` times on the corpus."""
     vocab = set(backend.get_vocab(with_added_tokens=True))
     candidates = [
-        (p, s) for p, s in train_unigram(backend, texts, max(4 * n, 8000)) if p not in vocab and p.strip("▁")
+        (p, s) for p, s in train_unigram(backend, texts, max(4 * n, 2000)) if p not in vocab and p.strip("▁")
     ]
     chosen: list[tuple[str, float]] = []
     taken = rejected = 0
-    while len(chosen) < n and taken < len(candidates):
-        batch = candidates[taken : taken + n - len(chosen)]
-        taken += len(batch)
-        chosen += batch
-        while chosen:
-            extended, ids = add_pieces(backend, chosen)
-            in_protect = new_token_counts(extended, ids, protect) if protect else Counter()
-            in_corpus = new_token_counts(extended, ids, texts)
-            drop = {i for i in ids if in_protect[i] or in_corpus[i] < min_frequency}
-            if not drop:
-                break
-            rejected += len(drop & set(in_protect))
+    while True:
+        short = n - len(chosen)
+        if short > 0 and taken < len(candidates):  # take twice what is missing: some will be dropped
+            chosen = sorted(chosen + candidates[taken : taken + 2 * short], key=lambda ps: -ps[1])
+            taken += 2 * short
+        extended, ids = add_pieces(backend, chosen)
+        in_protect = new_token_counts(extended, ids, protect) if protect else Counter()
+        in_corpus = new_token_counts(extended, ids, texts)
+        drop = {i for i in ids if in_protect[i] or in_corpus[i] < min_frequency}
+        rejected += len(drop & set(in_protect))
+        if drop:
             chosen = [c for c, i in zip(chosen, ids, strict=True) if i not in drop]
-    extended, ids = add_pieces(backend, chosen)
-    in_corpus = new_token_counts(extended, ids, texts)
+        elif len(chosen) > n:
+            chosen = chosen[:n]  # the best n; checked again, as removing pieces changes segmentations
+        else:
+            break
     return Extension(
         kind="unigram",
         tokenizer=extended,

@@ -11,7 +11,7 @@ tokenizer and model; data packed with the base tokenizer is refused by `curation
 from __future__ import annotations
 
 import math
-from pathlib import Path
+import tempfile
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -89,9 +89,6 @@ class VocabExtend(Stage[VocabExtendConfig]):
         from curation.train.embeddings import focus_init, mean_init
 
         cfg = self.cfg
-        if io.is_remote(cfg.output):
-            raise CurationError(f"output must be a local directory (save_pretrained): {cfg.output}")
-        out = Path(cfg.output)
         base = load_tokenizer(cfg.tokenizer or cfg.model)
         corpus = read_texts(
             cfg.corpus, ReadOptions("corpus", cfg.filter, cfg.text_column), cfg.max_corpus_bytes
@@ -112,13 +109,15 @@ class VocabExtend(Stage[VocabExtendConfig]):
         else:
             inits, fell_back = mean_init(b, ext.tokens), 0
         surgery = {}
-        if model is not None:
-            from curation.train.embeddings import resize_and_init
+        with tempfile.TemporaryDirectory() as local:  # save_pretrained writes locally; io copies it out
+            if model is not None:
+                from curation.train.embeddings import resize_and_init
 
-            surgery = resize_and_init(model, ext.ids, inits)
-            model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        written = load_tokenizer(out)  # as mix, pack and train will load it
+                surgery = resize_and_init(model, ext.ids, inits)
+                model.save_pretrained(local)
+            tokenizer.save_pretrained(local)
+            written = load_tokenizer(local)  # as mix, pack and train will load it
+            io.copy_dir_into(local, cfg.output)
         fingerprint = tokenizer_fingerprint(written)
         summary = {
             "kind": ext.kind,
@@ -160,7 +159,7 @@ class VocabExtend(Stage[VocabExtendConfig]):
                     "token": t,
                     "text": e.decode([i]),
                     "count": c,
-                    "init": {"ids": init.ids, "weights": [round(w, 6) for w in init.weights]},
+                    "init": {"ids": init.ids, "weights": init.weights},
                 }
                 for i, t, c, init in zip(ext.ids, ext.tokens, ext.counts, inits, strict=True)
             ],
@@ -173,7 +172,7 @@ class VocabExtend(Stage[VocabExtendConfig]):
             return None
         from curation.train.model import pretrained_model
 
-        model = pretrained_model(self.cfg.model, "sdpa")
+        model = pretrained_model(io.local_mirror(self.cfg.model), "sdpa")
         rows = model.get_input_embeddings().weight.shape[0]
         if rows < base_vocab:
             raise CurationError(
