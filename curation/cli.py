@@ -31,6 +31,10 @@ COMMANDS: dict[str, Any] = {
     "inventory": "curation.mixer.inventory:Inventory",
     "mix": "curation.mixer.manifest:Mix",
     "pack": "curation.mixer.pack:Pack",
+    "vocab": {
+        "report": "curation.mixer.fertility:VocabReport",
+        "extend": "curation.train.extend:VocabExtend",
+    },
     "train": "curation.train.run:Train",
     "export": "curation.train.export:Export",
     "report": "curation.report.stage:Report",
@@ -38,7 +42,11 @@ COMMANDS: dict[str, Any] = {
 }
 GROUP_HELP = {
     "classifier": "Train classifiers and label documents with an LLM judge.",
+<<<<<<< HEAD
     "presets": "Fit language presets (heuristic thresholds, stop words) on reference text.",
+=======
+    "vocab": "Measure tokenizer fertility per language; extend a tokenizer and model for the target language.",
+>>>>>>> vocab17
 }
 
 
