@@ -714,8 +714,11 @@ def stage_profile(files: list[Path], lang: str, modes: list[str]) -> dict[str, A
         total = time.process_time() - start
         result = stats.to_dict()
         pages = result["stages"]["warc"]["out"]
+        entering = {s: v["in"] for s, v in result["stages"].items()}
         steps = {s: v["seconds"] for s, v in result["stages"].items() if s != "warc"}
-        steps["signals (inside the first rule step)"] = result["timings"].get("signals", 0.0)
+        signals = "signals (inside the first rule step)"
+        steps[signals] = result["timings"].get("signals", 0.0)
+        entering[signals] = result["stages"].get(heuristics.RULES[0].name, {}).get("in")
         out[name] = {
             "pages": pages,
             "total_ms_per_page": 1e3 * total / pages,
@@ -724,9 +727,9 @@ def stage_profile(files: list[Path], lang: str, modes: list[str]) -> dict[str, A
             / pages,
             "steps": {
                 s: {
-                    "in": result["stages"].get(s, {}).get("in"),
+                    "in": entering.get(s),
                     "ms_per_page": 1e3 * sec / pages,
-                    "ms_per_page_in": 1e3 * sec / max(result["stages"].get(s, {}).get("in") or 1, 1),
+                    "ms_per_page_in": 1e3 * sec / max(entering.get(s) or 1, 1),
                 }
                 for s, sec in steps.items()
             },
