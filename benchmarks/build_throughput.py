@@ -28,7 +28,10 @@ Input: the dev WARCs of ``../shared/data/bench`` (2,320 unique real pages; each 
   profile     the build's page funnel in-process with a CPU clock: ms per page of every step, with and
               without pre-selection.
 
-    python benchmarks/build_throughput.py --lang pt --workers 2 --out benchmarks/results/build.md
+    python benchmarks/build_throughput.py --workers 1 --executor local --out benchmarks/results/build.md
+
+(one process per tool: datatrove ``workers=1`` against ``curation build --executor local``; ``--workers 2`` without
+``--executor`` gives the two-worker rows with curation on a local Ray.)
 
 Every figure in the written tables comes from this script; the machine, load average, versions and settings are
 written beside them. On a shared machine read the CPU-time columns; wall-clock figures need an idle machine.
