@@ -42,11 +42,8 @@ COMMANDS: dict[str, Any] = {
 }
 GROUP_HELP = {
     "classifier": "Train classifiers and label documents with an LLM judge.",
-<<<<<<< HEAD
     "presets": "Fit language presets (heuristic thresholds, stop words) on reference text.",
-=======
     "vocab": "Measure tokenizer fertility per language; extend a tokenizer and model for the target language.",
->>>>>>> vocab17
 }
 
 
