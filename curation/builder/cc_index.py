@@ -30,13 +30,14 @@ COLUMNS = [URL_HOST, FETCH_STATUS, MIME_DETECTED, LANGUAGES, WARC_FILENAME, OFFS
 
 
 class IndexSelection(BaseModel):
-    """What the index selected: rows read, records and bytes to fetch, WARCs they lie in."""
+    """What the index selected: rows read, records and bytes to fetch, the WARCs they lie in and their rows."""
 
     index_files: int
     index_rows: int
     records: int
     record_bytes: int
     warc_files: int
+    warc_rows: int
     missing_language_records: int
 
 
@@ -96,6 +97,7 @@ def select_records(cfg: BuildConfig) -> tuple[list[WarcSlice], IndexSelection]:
         records=chosen.height,
         record_bytes=int(chosen[LENGTH].sum() or 0),
         warc_files=len(slices),
+        warc_rows=frame.filter(pl.col(WARC_FILENAME).is_in(chosen[WARC_FILENAME].unique())).height,
         missing_language_records=chosen.filter(pl.col(LANGUAGES).str.strip_chars() == "").height,
     )
     return slices, selection

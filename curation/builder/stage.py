@@ -17,6 +17,7 @@ from rich.console import Group, RenderableType
 
 from curation.builder.cc_index import IndexSelection
 from curation.builder.config import BuildConfig
+from curation.builder.plan import PLAN_FILE, PLAN_TABLE, Plan, estimate, plan_markdown
 from curation.builder.slices import WarcSlice
 from curation.core import io
 from curation.core.schema import (
@@ -149,6 +150,7 @@ class BuildSummary(BaseModel):
     max_worker_rss_mb: int | None
     within_memory_limit: bool
     index: IndexSelection | None = None
+    plan: Plan | None = None
 
 
 def input_slices(cfg: BuildConfig) -> tuple[list[WarcSlice], IndexSelection | None]:
@@ -187,6 +189,20 @@ class Build(Stage[BuildConfig]):
 
         cfg = self.cfg
         slices, selection = input_slices(cfg)
+        if cfg.dry_run:
+            plan = estimate(cfg, slices, selection)
+            io.write_json(io.join(run.run_dir, PLAN_FILE), plan.model_dump(mode="json"))
+            io.write_text(io.join(run.run_dir, PLAN_TABLE), plan_markdown(plan, cfg.lang) + "\n")
+            return BuildSummary(
+                inputs=len({sl.path for sl in slices}),
+                units=len(slices),
+                kept_documents={},
+                shards=[],
+                max_worker_rss_mb=cfg.max_worker_rss_mb,
+                within_memory_limit=True,
+                index=selection,
+                plan=plan,
+            )
         records = run.map(
             "build",
             [Unit(sl.key, sl) for sl in slices],
@@ -209,6 +225,8 @@ class Build(Stage[BuildConfig]):
         )
 
     def plot(self, stats: dict[str, Any], run: Run) -> None:
+        if self.cfg.dry_run:
+            return
         from curation.core.plots import funnel_plot
 
         funnel_plot(
@@ -217,6 +235,10 @@ class Build(Stage[BuildConfig]):
 
     def render(self, stats: dict[str, Any]) -> RenderableType:
         summary = stats["summary"]
+        if summary["plan"]:
+            from rich.markdown import Markdown
+
+            return Markdown(plan_markdown(Plan.model_validate(summary["plan"]), self.cfg.lang))
         kept = summary["kept_documents"]
         warning = (
             "" if summary["within_memory_limit"] else " [yellow]peak worker memory over the limit[/yellow]"
