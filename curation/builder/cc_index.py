@@ -56,15 +56,14 @@ def _matching(values: list[Any], keep: Any) -> list[Any]:
     return [v for v in set(values) if keep(v)]
 
 
-def select_records(cfg: BuildConfig) -> tuple[list[WarcSlice], IndexSelection]:
-    """One slice per WARC holding selected records (sorted by file), and what was selected."""
+def _select(path: str, cfg: BuildConfig) -> tuple[Any, Any]:
+    """The selected rows of one index file, and its row count per WARC (only the needed columns are read:
+    by ranged requests on an object store)."""
     import polars as pl
 
-    icfg = cfg.index
-    files = io.expand_inputs(cfg.cc_index)
-    frame = pl.concat([io.read_polars(f, COLUMNS) for f in files], how="vertical_relaxed")
+    icfg, targets = cfg.index, set(cfg.lang)
+    frame = pl.from_arrow(io.parquet_file(path).read(columns=COLUMNS))
     frame = frame.with_columns(pl.col(LANGUAGES).fill_null(""))
-    targets = set(cfg.lang)
 
     def wanted(value: str) -> bool:
         codes = set(index_languages(value))
@@ -78,8 +77,24 @@ def select_records(cfg: BuildConfig) -> tuple[list[WarcSlice], IndexSelection]:
     if icfg.hosts:
         hosts = [h.lower().rstrip(".") for h in icfg.hosts]
         keep &= pl.col(URL_HOST).is_in(_matching(frame[URL_HOST].to_list(), lambda h: _on_hosts(h, hosts)))
-    chosen = frame.filter(keep).unique([WARC_FILENAME, OFFSET]).sort([WARC_FILENAME, OFFSET])
-    base = icfg.warc_base_url or cfg.cc_base_url
+    per_warc = frame.group_by(WARC_FILENAME).len()
+    return frame.filter(keep).select(WARC_FILENAME, OFFSET, LENGTH, LANGUAGES), per_warc
+
+
+def select_records(cfg: BuildConfig) -> tuple[list[WarcSlice], IndexSelection]:
+    """One slice per WARC holding selected records (sorted by file), and what was selected; index files are
+    read one at a time, keeping only their selected rows."""
+    import polars as pl
+
+    files = io.list_parquet(cfg.cc_index)
+    parts = [_select(f, cfg) for f in files]
+    chosen = (
+        pl.concat([c for c, _ in parts], how="vertical_relaxed")
+        .unique([WARC_FILENAME, OFFSET])
+        .sort([WARC_FILENAME, OFFSET])
+    )
+    rows_per_warc = pl.concat([n for _, n in parts]).group_by(WARC_FILENAME).agg(pl.col("len").sum())
+    base = cfg.index.warc_base_url or cfg.cc_base_url
     slices = []
     for (name,), group in chosen.group_by([WARC_FILENAME], maintain_order=True):
         rows = group.select(OFFSET, LENGTH, LANGUAGES).rows()
@@ -93,11 +108,16 @@ def select_records(cfg: BuildConfig) -> tuple[list[WarcSlice], IndexSelection]:
         )
     selection = IndexSelection(
         index_files=len(files),
-        index_rows=frame.height,
+        index_rows=int(rows_per_warc["len"].sum() or 0),
         records=chosen.height,
         record_bytes=int(chosen[LENGTH].sum() or 0),
         warc_files=len(slices),
-        warc_rows=frame.filter(pl.col(WARC_FILENAME).is_in(chosen[WARC_FILENAME].unique())).height,
+        warc_rows=int(
+            rows_per_warc.filter(pl.col(WARC_FILENAME).is_in(chosen[WARC_FILENAME].unique().to_list()))[
+                "len"
+            ].sum()
+            or 0
+        ),
         missing_language_records=chosen.filter(pl.col(LANGUAGES).str.strip_chars() == "").height,
     )
     return slices, selection

@@ -23,7 +23,7 @@ from curation.core.stage import path_key
 from curation.core.stats import Stats
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
-_SYNC_WINDOW = 1 << 20
+_SYNC_WINDOW = 256 * 1024
 _HEAD_BYTES = 64 * 1024
 _WARC_TYPE = re.compile(rb"\r?\nWARC-Type:[ \t]*([A-Za-z]+)", re.I)
 _LOCAL_BUFFER = 1 << 20

@@ -182,7 +182,7 @@ class Build(Stage[BuildConfig]):
 
     def inputs_fingerprint(self) -> Any:
         """The index files' identities: a changed index selects other records."""
-        return [io.identity(f) for f in io.expand_inputs(self.cfg.cc_index)] if self.cfg.cc_index else None
+        return [io.identity(f) for f in io.list_parquet(self.cfg.cc_index)] if self.cfg.cc_index else None
 
     def run(self, run: Run) -> BuildSummary:
         from curation.builder.pages import KEPT_LANGUAGES, step_names
