@@ -162,10 +162,8 @@ def input_slices(cfg: BuildConfig) -> tuple[list[WarcSlice], IndexSelection | No
 
         return select_records(cfg)
     files = io.expand_inputs(cfg.input, cfg.cc_base_url, cfg.limit)
-    sizes = [file_size(f) if cfg.split_bytes else 0 for f in files]
-    return [
-        sl for f, size in zip(files, sizes, strict=True) for sl in split_file(f, size, cfg.split_bytes)
-    ], None
+    size = file_size if cfg.split_bytes else lambda _: 0  # sizes are looked up only to split
+    return [sl for f in files for sl in split_file(f, size(f), cfg.split_bytes)], None
 
 
 class Build(Stage[BuildConfig]):
@@ -189,18 +187,18 @@ class Build(Stage[BuildConfig]):
 
         cfg = self.cfg
         slices, selection = input_slices(cfg)
+        inputs = {"inputs": len({sl.path for sl in slices}), "units": len(slices), "index": selection}
+        limit = cfg.max_worker_rss_mb
         if cfg.dry_run:
             plan = estimate(cfg, slices, selection)
             io.write_json(io.join(run.run_dir, PLAN_FILE), plan.model_dump(mode="json"))
             io.write_text(io.join(run.run_dir, PLAN_TABLE), plan_markdown(plan, cfg.lang) + "\n")
             return BuildSummary(
-                inputs=len({sl.path for sl in slices}),
-                units=len(slices),
+                **inputs,
                 kept_documents={},
                 shards=[],
-                max_worker_rss_mb=cfg.max_worker_rss_mb,
+                max_worker_rss_mb=limit,
                 within_memory_limit=True,
-                index=selection,
                 plan=plan,
             )
         records = run.map(
@@ -213,15 +211,12 @@ class Build(Stage[BuildConfig]):
         )
         run.stats.order_stages(step_names())
         peak = run.stats.maxima.get("peak_rss_bytes", 0)
-        limit = cfg.max_worker_rss_mb
         return BuildSummary(
-            inputs=len({sl.path for sl in slices}),
-            units=len(slices),
+            **inputs,
             kept_documents=dict(run.stats.counters.get(KEPT_LANGUAGES, {})),
             shards=sorted(os.path.relpath(o, cfg.output) for r in records.values() for o in r["outputs"]),
             max_worker_rss_mb=limit,
             within_memory_limit=limit is None or peak <= limit * 2**20,
-            index=selection,
         )
 
     def plot(self, stats: dict[str, Any], run: Run) -> None:
