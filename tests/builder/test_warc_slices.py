@@ -47,6 +47,8 @@ def _funnel(out: Path) -> tuple[dict[str, Any], dict[str, int]]:
 
 def test_next_record_start_is_the_next_non_metadata_record(bench: Path) -> None:
     from curation.builder.slices import next_record_start
+    from curation.core.remote import RemoteConfig, open_raw
+    from curation.core.stats import Stats
 
     path = bench / WARC
     with open(path, "rb") as f:
@@ -56,10 +58,16 @@ def test_next_record_start_is_the_next_non_metadata_record(bench: Path) -> None:
         ]
     cuts = [pos for pos, kind in starts if kind != "metadata"]
     size = path.stat().st_size
+    offsets = [1, *range(777_777, size, 1_234_567), cuts[40], cuts[40] + 1, size - 10]
+    expected = [next((c for c in cuts if c >= offset), size) for offset in offsets]
     with open(path, "rb", buffering=0) as raw:
-        for offset in [1, *range(777_777, size, 1_234_567), cuts[40], cuts[40] + 1, size - 10]:
-            expected = next((c for c in cuts if c >= offset), size)
-            assert next_record_start(raw, offset, size) == expected, offset
+        assert [next_record_start(raw, o, size) for o in offsets] == expected
+    remote = RemoteConfig(range_bytes=64 * 1024, retries=8, backoff_seconds=0.01)
+    with FlakyServer(bench, every=3) as server:  # the same cuts through the retrying range reader
+        raw, remote_size = open_raw(f"{server.url}/{WARC}", Stats(), remote)
+        assert remote_size == size
+        assert [next_record_start(raw, o, size) for o in offsets] == expected
+        assert sum(server.failures.values()) > 0
 
 
 def test_split_warc_gives_the_same_documents_and_resumes_per_range(
