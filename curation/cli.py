@@ -31,6 +31,7 @@ COMMANDS: dict[str, Any] = {
     "mix": "curation.mixer.manifest:Mix",
     "pack": "curation.mixer.pack:Pack",
     "train": "curation.train.run:Train",
+    "export": "curation.train.export:Export",
     "report": "curation.report.stage:Report",
     "demo": "curation.demo:Demo",
 }
