@@ -106,6 +106,16 @@ class EvalConfig(StrictModel):
     lm_eval_limit: int | None = Field(None, description="Examples per lm-eval task.")
 
 
+class EmbeddingWarmupConfig(StrictModel):
+    """Vocabulary-adaptation warm-up: the first steps train only the token embeddings (and LM head)."""
+
+    steps: int = Field(0, ge=0, description="Steps that train only embeddings and head (0: off).")
+    scope: Literal["new_rows", "embeddings"] = Field(
+        "new_rows",
+        description="new_rows: only the rows `curation vocab extend` added; embeddings: all their rows.",
+    )
+
+
 class TrainConfig(StageConfig):
     """Continued pretraining of a causal LM on packed data (torchrun for many GPUs)."""
 
@@ -157,3 +167,4 @@ class TrainConfig(StageConfig):
     )
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.", json_schema_extra=RUNTIME)
     export: bool = Field(True, description="save_pretrained at the end.")
+    embedding_warmup: EmbeddingWarmupConfig = Field(default_factory=EmbeddingWarmupConfig)

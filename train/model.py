@@ -168,9 +168,12 @@ def check_compatible(
         )
     if cfg.name_or_path is None:
         return
+    from curation.train.embeddings import extension_hint
+
     tokenizer = model_tokenizer(cfg.name_or_path)
     if tokenizer is not None and tokenizer_fingerprint(tokenizer) != fingerprint:
         raise CurationError(
             f"wrong tokenizer: the tokenizer of model '{cfg.name_or_path}' differs from the one the data was "
             f"packed with (pack.json tokenizer_fingerprint {fingerprint[:12]}...)"
+            + extension_hint(cfg.name_or_path, fingerprint)
         )

@@ -36,6 +36,7 @@ from curation.train.distributed import (
     wrap_model,
 )
 from curation.train.ema import EMA
+from curation.train.embeddings import EmbeddingWarmup
 from curation.train.evaluate import EvalSets
 from curation.train.export import export_all, run_lm_eval
 from curation.train.metrics import (
@@ -205,6 +206,7 @@ class Trainer:
         self.flops_per_token = model_flops_per_token(model, self.seq_len)
         self.peak_tflops = cfg.peak_tflops or (H100_BF16_PEAK_TFLOPS if on_gpu else None)
         model.to(ctx.device)
+        self.warmup = EmbeddingWarmup.setup(model, cfg.embedding_warmup, cfg.model.name_or_path, fsdp)
         model = wrap_model(model, cfg.strategy, ctx, bf16)
         self.optimizer = build_optimizer(model, cfg, ctx.device)
         self.wrapped = model  # state dicts, clipping, eval and export use the uncompiled module
@@ -323,9 +325,13 @@ class Trainer:
             loss_sum += loss.detach().float()  # no host sync until the step is done
             for source in batch["source"].tolist():
                 counts[source] += self.seq_len
+        if self.warmup:
+            self.warmup.mask_gradients(self.step)
         clip = self.cfg.optimizer.grad_clip or float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.wrapped.parameters(), clip)
         self.optimizer.step()
+        if self.warmup:
+            self.warmup.restore(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.update()
