@@ -121,7 +121,8 @@ class PlanConfig(StrictModel):
     """Assumptions of ``--dry-run``'s cost estimate (measured figures; see benchmarks/RESULTS.md)."""
 
     scan_pages_per_core_second: float = Field(
-        195.2, description="Pages/s/core of a full scan with pre-selection (build_throughput, bench WARCs, pt)."
+        195.2,
+        description="Pages/s/core of a full scan with pre-selection (build_throughput, bench WARCs, pt).",
     )
     extract_pages_per_core_second: float = Field(
         17.2, description="Pages/s/core when every page is extracted (build_throughput, --no-preselect)."
