@@ -2,8 +2,8 @@
 MinHash stages, on the same corpus, each method in its own process tree.
 
 Corpus (every document unique): the pages of ../shared/data/bench extracted by `curation build --no-preselect
---keep-rejected` for the 16 languages in BUILD_LANGS (kept and rejected documents alike: 2,209 documents,
-median 320 words), plus the 1,170 labelled near-duplicates (../shared/data/dedup/near_duplicates: 120 articles,
+--keep-rejected` for the 16 languages in BUILD_LANGS (kept and rejected documents alike: 2,203 documents,
+median 345 words), plus the 1,170 labelled near-duplicates (../shared/data/dedup/near_duplicates: 120 articles,
 each as extracted by up to 10 tools). ``--repeat k`` writes the corpus k times, the copies under new ids: for
 volume only (every copy is an exact duplicate of its original, so it joins its original's cluster).
 
@@ -357,7 +357,7 @@ def timing(
     args: argparse.Namespace, unique: pl.DataFrame, labelled: pl.DataFrame, truth_pairs: pl.DataFrame
 ) -> None:
     rows = {}
-    for name in args.methods.split(","):
+    for name in args.methods.split(",") if args.methods else METHODS:
         result = measure(name, args.work, args.workers)
         candidates = candidates_of(name, result, args.work)
         rows[name] = {
@@ -412,7 +412,7 @@ def seeds(
 ) -> None:
     """Accuracy of the single-process methods over seeds 1..N on the unique corpus."""
     rows = {}
-    for name in SEED_METHODS:
+    for name in args.methods.split(",") if args.methods else SEED_METHODS:
         runs = []
         for seed in range(1, args.seeds + 1):
             result = measure(name, args.work, 1, seed)
@@ -460,7 +460,7 @@ def main() -> None:
     parser.add_argument(
         "--pages", type=Path, help="`curation build` output of the bench pages (default: WORK/pages)"
     )
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", help="comma-separated METHODS (default: all; SEED_METHODS with --seeds)")
     parser.add_argument("--seeds", type=int, help="accuracy over seeds 1..N instead of the timing table")
     parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)

@@ -163,6 +163,9 @@ def group_task(partition: int, plan: Plan, kind: str) -> UnitResult:
     return UnitResult(stats=stats.to_dict())
 
 
+ALL_PAIRS_MAX = 32  # with verification, every pair of a band bucket up to this size is a candidate
+
+
 def _both_directions(pairs: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(
         [
@@ -178,19 +181,27 @@ def _write_edges(plan: Plan, producer: str, pairs: pl.DataFrame) -> None:
 
 
 def bands_task(partition: int, plan: Plan) -> UnitResult:
-    """Documents sharing a band key are candidates: a star from the smallest ``doc`` to the others."""
+    """Documents sharing a band key are candidates: a star from the smallest ``doc`` to the others, which
+    connects them all. With ``verify`` a star would lose the pairs of a bucket whose centre fails the check,
+    so buckets of up to ``ALL_PAIRS_MAX`` documents give every pair (larger ones, usually copies that exact
+    dedup removes first, stay stars to bound the pair count)."""
     stats = Stats()
     with stats.timed("bands"):
         rows = plan.exchange("bands").read(partition, {DOC: pl.Int64, BAND_KEY: pl.UInt64})
-        pairs = (
-            rows.group_by(BAND_KEY)
-            .agg(pl.col(DOC).min().alias("a"), pl.col(DOC).alias("b"))
-            .filter(pl.col("b").list.len() > 1)
-            .explode("b")
-            .filter(pl.col("a") != pl.col("b"))
-            .select("a", "b")
-            .unique()
+        buckets = rows.group_by(BAND_KEY).agg(DOC).filter(pl.col(DOC).list.len() > 1)
+        small = pl.col(DOC).list.len() <= (ALL_PAIRS_MAX if plan.cfg.minhash.verify else 0)
+        members = buckets.filter(small).explode(DOC)
+        pairs = pl.concat(
+            [
+                members.join(members, on=BAND_KEY, suffix="_b").select(
+                    pl.col(DOC).alias("a"), pl.col(f"{DOC}_b").alias("b")
+                ),
+                buckets.filter(~small)
+                .select(pl.col(DOC).list.min().alias("a"), pl.col(DOC).alias("b"))
+                .explode("b"),
+            ]
         )
+        pairs = pairs.filter(pl.col("a") < pl.col("b")).unique()
         stats.add("band_rows", rows.height)
         stats.add("candidate_pairs", pairs.height)
         if plan.cfg.minhash.verify:
