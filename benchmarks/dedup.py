@@ -19,8 +19,11 @@ datasketch is single-threaded); parallel rows with ``--workers`` single-threaded
 peak summed RSS of the method's process tree (sampled every 50 ms) and its largest process; CPU seconds are
 summed over the tree.
 
-    python benchmarks/dedup.py --repeat 10 --workers 2       # time, memory, F1 at the default seeds
-    python benchmarks/dedup.py --seeds 10                    # F1 and pair precision over seeds 1..10
+    python benchmarks/dedup.py --repeat 1                    # time, memory, F1 at the default seed, every method
+    python benchmarks/dedup.py --repeat 3 --methods curation,datasketch     # volume (copies), labelled as such
+    python benchmarks/dedup.py --seeds 3                     # F1 and pair precision over seeds 1..3
+
+Figures: benchmarks/results/dedup.md.
 """
 
 from __future__ import annotations
