@@ -26,6 +26,7 @@ COMMANDS: dict[str, Any] = {
         "train": "curation.filters.training:ClassifierTrain",
         "annotate": "curation.filters.annotate:Annotate",
     },
+    "presets": {"fit": "curation.filters.heuristics.fit:PresetsFit"},
     "dedup": "curation.dedup.stage:Dedup",
     "inventory": "curation.mixer.inventory:Inventory",
     "mix": "curation.mixer.manifest:Mix",
@@ -35,11 +36,13 @@ COMMANDS: dict[str, Any] = {
         "extend": "curation.train.extend:VocabExtend",
     },
     "train": "curation.train.run:Train",
+    "export": "curation.train.export:Export",
     "report": "curation.report.stage:Report",
     "demo": "curation.demo:Demo",
 }
 GROUP_HELP = {
     "classifier": "Train classifiers and label documents with an LLM judge.",
+    "presets": "Fit language presets (heuristic thresholds, stop words) on reference text.",
     "vocab": "Measure tokenizer fertility per language; extend a tokenizer and model for the target language.",
 }
 
