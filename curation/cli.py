@@ -31,6 +31,9 @@ COMMANDS: dict[str, Any] = {
     "mix": "curation.mixer.manifest:Mix",
     "pack": "curation.mixer.pack:Pack",
     "train": "curation.train.run:Train",
+    "evalsets": "curation.train.evaluation.evalsets:EvalSetsStage",
+    "eval": "curation.train.evaluation.stage:Evaluate",
+    "ablate": "curation.ablate.stage:Ablate",
     "report": "curation.report.stage:Report",
     "demo": "curation.demo:Demo",
 }

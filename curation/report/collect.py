@@ -21,7 +21,9 @@ from curation.core.errors import CurationError
 from curation.core.schema import CONFIG_FILE, RUN_DIR, STATS_FILE
 
 NOT_STAGES = ("report", "demo")  # commands whose run folders hold stage outputs rather than being one
-COMMAND_ORDER = ("build", "score", "filter", "dedup", "inventory", "mix", "pack", "train")
+# commands whose outputs hold the stage outputs of their jobs: those are summarised by the command's own section
+JOB_HOLDERS = ("ablate",)
+COMMAND_ORDER = ("build", "score", "filter", "dedup", "inventory", "mix", "pack", "train", "eval", "ablate")
 
 
 @dataclass
@@ -95,6 +97,8 @@ def find_stage_runs(root: str | Path) -> list[StageRun]:
         config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
         name = folder.relative_to(root).as_posix() if folder != root else folder.name
         stages.append(StageRun(folder, name, command, config, stats, meta))
+    holders = [s.path for s in stages if s.command in JOB_HOLDERS]
+    stages = [s for s in stages if not any(h in s.path.parents for h in holders)]
     if not stages:
         raise CurationError(f"no stage output (*/{RUN_DIR}/{CONFIG_FILE} or {STATS_FILE}) under: {root}")
     return sorted(stages, key=_order_key)
