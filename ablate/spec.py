@@ -40,6 +40,7 @@ from curation.core.config import (
     validate,
 )
 from curation.core.errors import CurationError
+from curation.train.evaluation.stage import EvalOptions
 from curation.train.schedule import ScheduleConfig
 
 MIX_KEYS = ("sources", "phases", "allow_renormalize")  # what a variant's data is; the rest is the ablation's
@@ -66,16 +67,9 @@ class VariantSpec(StrictModel):
     filter: str | None = Field(None, description="SQL row filter ANDed onto every source's filter.")
 
 
-class AblationEval(StrictModel):
-    sets: dict[str, list[str]] = Field(
-        default_factory=dict, description="More bits-per-byte sets NAME=PATH besides the evalsets'."
-    )
-    only: list[str] | None = Field(None, description="Sets and tasks of the evalsets to run (default: all).")
-    max_examples: int | None = Field(None, gt=0, description="First N examples per task.")
-    max_bytes_per_set: int = Field(1_000_000, gt=0, description="UTF-8 bytes per bits-per-byte set.")
+class AblationEval(EvalOptions):
     curve_points: int = Field(4, ge=0, description="Held-out bits per byte this many times during training.")
     curve_max_bytes: int = Field(50_000, gt=0, description="UTF-8 bytes per set for the learning curves.")
-    batch_size: int = Field(16, gt=0, description="Rows per evaluation forward pass.")
 
 
 class AblateConfig(StageConfig, ParallelConfig):

@@ -29,6 +29,7 @@ from curation.core.config import fingerprint
 from curation.core.errors import CurationError
 from curation.core.schema import EXPORT_DIR, METRICS_FILE, TOKEN_CACHE_DIR
 from curation.core.stage import Run, Stage, Unit, UnitResult
+from curation.train.evaluation.stage import EvalOptions
 
 JOBS_DIR = "jobs"
 JOB_FILE = "job.json"
@@ -231,12 +232,8 @@ class Ablate(Stage[AblateConfig]):
                     "model": io.join(folder, "train", EXPORT_DIR),
                     "output": io.join(folder, "eval"),
                     "evalsets": cfg.evalsets,
-                    "sets": cfg.eval.sets,
-                    "only": cfg.eval.only,
-                    "max_examples": cfg.eval.max_examples,
-                    "max_bytes_per_set": cfg.eval.max_bytes_per_set,
+                    **cfg.eval.model_dump(include=set(EvalOptions.model_fields)),
                     "seq_len": plan["seq_len"],
-                    "batch_size": cfg.eval.batch_size,
                     "device": device,
                 }
                 out.append(Job(name, seed, folder, mix, train, evaluation, device, cfg.threads_per_job))

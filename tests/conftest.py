@@ -41,7 +41,9 @@ def ray_session():
             logging_level="WARNING",
             log_to_driver=False,
             # one Ray per pytest-xdist worker, each with its own session folder
-            _temp_dir=os.path.join(tempfile.gettempdir(), f"curation-ray-{os.environ.get('PYTEST_XDIST_WORKER', 'tests')}"),
+            _temp_dir=os.path.join(
+                tempfile.gettempdir(), f"curation-ray-{os.environ.get('PYTEST_XDIST_WORKER', 'tests')}"
+            ),
         )
     yield ray
     ray.shutdown()

@@ -135,6 +135,21 @@ class EvalSetsStage(Stage[EvalSetsConfig]):
             "exclude_urls": len(web.urls),
         }
 
+    def render(self, stats: dict[str, Any]) -> Any:
+        from curation.mixer.manifest import table
+
+        s = stats["summary"]
+        rows = [
+            [name, "bits per byte", f"{v['docs']} docs, {v['bytes']:,} bytes"]
+            for name, v in s["sets"].items()
+        ]
+        rows += [[name, "task", f"{n} examples"] for name, n in s["tasks"].items()]
+        title = (
+            f"{self.cfg.output}/{EVALSETS_FILE}: held out {s['heldout_sites']} bench sites "
+            f"({s['exclude_urls']} URLs for training corpora to leave out)"
+        )
+        return table(title, ["set", "kind", "size"], rows)
+
 
 def load_evalsets(path: str) -> dict[str, Any]:
     """The index of a `curation evalsets` output, with its paths made absolute."""

@@ -17,7 +17,7 @@ from pydantic import Field
 from rich.table import Table
 
 from curation.core import io
-from curation.core.config import RUNTIME, StageConfig
+from curation.core.config import RUNTIME, StageConfig, StrictModel
 from curation.core.errors import CurationError
 from curation.core.stage import Run, Stage, Unit, UnitResult
 from curation.train.distributed import resolve_device
@@ -35,20 +35,25 @@ BPB = "bpb"
 TASK = "task"
 
 
-class EvaluateConfig(StageConfig):
-    """Score a model on held-out bits per byte and early-signal tasks (eval.json and a table)."""
+class EvalOptions(StrictModel):
+    """What to evaluate and how much of it (shared with `curation ablate`'s ``eval`` section)."""
 
-    model: str = Field(description="Export folder, `curation train` run folder or local HF causal LM folder.")
-    tokenizer: str | None = Field(None, description="Tokenizer, when the model folder has none.")
-    evalsets: str | None = Field(None, description="`curation evalsets` output: its sets and tasks.")
     sets: dict[str, list[str]] = Field(
         default_factory=dict, description="More bits-per-byte sets NAME=PATH (text, JSONL, dirs, globs)."
     )
     only: list[str] | None = Field(None, description="Sets and tasks of the evalsets to run (default: all).")
     max_examples: int | None = Field(None, gt=0, description="First N examples per task (default: all).")
     max_bytes_per_set: int = Field(1_000_000, gt=0, description="UTF-8 bytes of text per bpb set.")
-    seq_len: int = Field(1024, gt=1, description="Context in tokens (at most the model's positions).")
     batch_size: int = Field(16, gt=0, description="Rows per forward pass.")
+
+
+class EvaluateConfig(StageConfig, EvalOptions):
+    """Score a model on held-out bits per byte and early-signal tasks (eval.json and a table)."""
+
+    model: str = Field(description="Export folder, `curation train` run folder or local HF causal LM folder.")
+    tokenizer: str | None = Field(None, description="Tokenizer, when the model folder has none.")
+    evalsets: str | None = Field(None, description="`curation evalsets` output: its sets and tasks.")
+    seq_len: int = Field(1024, gt=1, description="Context in tokens (at most the model's positions).")
     lm_eval_tasks: list[str] = Field(default_factory=list, description="lm-evaluation-harness task names.")
     lm_eval_limit: int | None = Field(None, gt=0, description="Examples per lm-eval task.")
     device: Literal["auto", "cpu", "cuda"] = Field(
