@@ -19,7 +19,6 @@ import contextlib
 import sys
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from curation.ablate.results import compare_all, curves, job_metrics, markdown, plot_curves, result_tables
@@ -88,7 +87,7 @@ def run_job(job: Job) -> UnitResult:
         Pack.call(manifest=job.mix["output"], output=io.join(job.folder, "pack"), executor="local")
         train = Train.call(**job.train)["summary"]
         evaluation = Evaluate.call(**job.eval)["summary"]
-    curve = [r for r in read_metrics(Path(job.train["output"]) / METRICS_FILE) if "eval_bpb" in r]
+    curve = [r for r in read_metrics(io.join(job.train["output"], METRICS_FILE)) if "eval_bpb" in r]
     result = {
         "variant": job.variant,
         "seed": job.seed,

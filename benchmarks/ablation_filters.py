@@ -19,7 +19,7 @@ Variants (same BPE tokenizer, proxy, token budget, schedule and seeds):
 
 The budget is the same for every job (``--tokens``); variants with less data repeat it (``max_epochs`` 8):
 at equal tokens, a filter's cost is repetition. Writes the ablation under ``--work`` and its tables, the
-data sizes, the contamination check and CPU times to ``benchmarks/results/ablation.md`` (a fragment).
+data sizes, the contamination check and CPU times to ``benchmarks/results/ablate.md`` (a fragment).
 
     python benchmarks/ablation_filters.py [--work /tmp/ablation-filters] [--tokens 600000] [--seeds 0 1 2]
 """
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(os.environ.get("CURATION_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-RESULTS = Path(__file__).resolve().parent / "results" / "ablation.md"
+RESULTS = Path(__file__).resolve().parent / "results" / "ablate.md"
 SETS_AND_TASKS = ["web_gold_en", "prose_en", "lastword_en", "continuation_en"]
 VOCAB = 4096
 

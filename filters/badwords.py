@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from curation.core import io
 from curation.core.errors import CurationError
 
 UNSPACED_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "dz"})
@@ -59,7 +60,7 @@ def read_lists(directories: Sequence[str | Path]) -> dict[str, list[str]]:
     """Entries per language code from every list file found under ``directories``."""
     lists: dict[str, list[str]] = defaultdict(list)
     for directory in directories:
-        root = Path(directory)
+        root = Path(io.local_mirror(str(directory))) if io.is_dir(str(directory)) else Path(directory)
         if not root.is_dir():
             raise CurationError(f"bad-word list directory not found: {directory}")
         for path in sorted(p for p in root.rglob("*") if p.is_file()):

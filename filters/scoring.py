@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from curation.core import io
 from curation.core.errors import CurationError
 from curation.core.schema import CLASSIFIER_CARD
 from curation.filters.card import ClassifierCard
@@ -28,11 +29,12 @@ class Scorer(Protocol):
 
 
 def split_spec(spec: str) -> tuple[str | None, str]:
-    """``"edu=models/edu"`` -> ("edu", "models/edu"); a bare path or hub id has no task."""
+    """``"edu=models/edu"`` -> ("edu", "models/edu"); a bare path or hub id has no task. A model on object
+    storage (``s3://...``) is read from a local copy (made once per node)."""
     task, sep, target = spec.partition("=")
-    if sep and task and "/" not in task:
-        return task, target
-    return None, spec
+    if not (sep and task and "/" not in task):
+        task, target = None, spec
+    return task, io.local_mirror(target) if io.is_remote(target) else target
 
 
 def _looks_like_hub_id(spec: str) -> bool:

@@ -74,7 +74,7 @@ def compile_manifest(spec: MixSpec, counts: FileCounts, tok_fp: str, token_cache
             round(entry["tokens"] / entry["available_tokens"], 6) if entry["available_tokens"] else 0.0
         )
         entry["share"] = round(seqs / num_sequences, 6)
-    files = sorted({(f["path"], f["size_bytes"], f["mtime_ns"]) for fs in counts.values() for f in fs})
+    files = sorted({(f["path"], f["size_bytes"], f["modified"]) for fs in counts.values() for f in fs})
     plan = spec.model_dump(
         mode="json",
         exclude={"output", "executor", "workers", "ray_address", "token_cache", "storage_options"},

@@ -9,11 +9,9 @@ Each shard is one unit of work, so a killed pack resumes where it stopped.
 
 from __future__ import annotations
 
-import os
-import shutil
+import tempfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -156,15 +154,13 @@ class PackConfig(StageConfig, ParallelConfig):
 
 
 def check_inputs_unchanged(manifest: dict[str, Any]) -> None:
-    from curation.mixer.tokens import file_identity
-
     for name, entry in manifest["sources"].items():
         for f in entry["files"]:
-            if not os.path.isfile(f["path"]):
+            if not io.exists(f["path"]):
                 raise CurationError(
                     f"source '{name}': input missing since the manifest was written: {f['path']}"
                 )
-            if file_identity(f["path"]) != {k: f[k] for k in ("path", "size_bytes", "mtime_ns")}:
+            if io.identity(f["path"]) != {k: f[k] for k in ("path", "size_bytes", "modified")}:
                 raise CurationError(
                     f"source '{name}': input changed since the manifest was written: {f['path']}"
                 )
@@ -191,15 +187,11 @@ def load_sources(
     return out
 
 
-def save_tokenizer(tokenizer: Any, output: Path) -> Path:
-    """``save_pretrained`` into ``<output>/tokenizer`` through a temporary directory and a rename."""
-    final = output / PACK_TOKENIZER_DIR
-    tmp = output / f".{PACK_TOKENIZER_DIR}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tokenizer.save_pretrained(str(tmp))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    return final
+def save_tokenizer(tokenizer: Any, output: str) -> None:
+    """``save_pretrained`` into a local temporary folder, then published as ``<output>/tokenizer``."""
+    tmp = tempfile.mkdtemp(prefix=".tokenizer-", dir=None if io.is_remote(output) else io.local_path(output))
+    tokenizer.save_pretrained(tmp)
+    io.publish_dir(tmp, io.join(output, PACK_TOKENIZER_DIR))
 
 
 @dataclass
@@ -272,7 +264,7 @@ class Pack(Stage[PackConfig]):
         names = list(manifest["sources"])
         for s, n in zip(*np.unique(slot_source, return_counts=True), strict=True):
             run.stats.count("sequences_per_source", names[int(s)], int(n))
-        save_tokenizer(tokenizer, Path(cfg.output))
+        save_tokenizer(tokenizer, cfg.output)
         info = {
             "format_version": PACK_FORMAT_VERSION,
             "seq_len": int(manifest["seq_len"]),

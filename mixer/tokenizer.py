@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from curation.core import io
 from curation.core.errors import CurationError
 
 if TYPE_CHECKING:
@@ -85,8 +86,10 @@ def ensure_eos(tok: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
 
 
 def load_tokenizer(name_or_path: str | os.PathLike[str]) -> PreTrainedTokenizerFast:
-    """A fast tokenizer with an EOS token, from a local file/directory or a cached hub id."""
-    return ensure_eos(_load(os.fspath(name_or_path)))
+    """A fast tokenizer with an EOS token, from a local file/directory, a URL (read from a local copy made
+    once per node) or a cached hub id."""
+    name = os.fspath(name_or_path)
+    return ensure_eos(_load(io.local_mirror(name) if io.is_remote(name) else name))
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerFast) -> str:

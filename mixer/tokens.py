@@ -12,10 +12,9 @@ from __future__ import annotations
 import hashlib
 import io as bytes_io
 import json
-import os
 from dataclasses import asdict
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -62,14 +61,9 @@ def encode_documents(
     return flat, lengths
 
 
-def file_identity(path: str) -> dict[str, Any]:
-    st = os.stat(path)
-    return {"path": path, "size_bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
 def cache_key(item: FileItem, tokenizer_fingerprint: str) -> str:
     path, opts = item
-    ident = {**file_identity(path), **asdict(opts), "tokenizer": tokenizer_fingerprint}
+    ident = {**io.identity(path), **asdict(opts), "tokenizer": tokenizer_fingerprint}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -87,8 +81,9 @@ def _entry(cache_dir: str, key: str) -> dict[str, str]:
 
 
 def open_cache(cache_dir: str, key: str) -> dict[str, np.ndarray]:
-    """A complete cache entry: token ids (memory-mapped), per-document lengths and up-weights."""
-    paths = _entry(cache_dir, key)
+    """A complete cache entry: token ids (memory-mapped; a local copy of a remote cache), per-document
+    lengths and up-weights."""
+    paths = {name: io.local_mirror(p) for name, p in _entry(cache_dir, key).items()}
     with np.load(paths["meta"]) as meta:
         arrays = {"lengths": meta["lengths"], "upweights": meta["upweights"]}
     return {"tokens": np.load(paths["tokens"], mmap_mode="r"), **arrays}
@@ -110,7 +105,7 @@ def tokenize_file(
     np.savez(buf, lengths=lengths, upweights=upweights.astype(np.float64))
     io.write_bytes(paths["meta"], buf.getvalue())
     result = {
-        **file_identity(path),
+        **io.identity(path),
         "rows": len(texts),
         "tokens": int(lengths.sum()),
         "available_tokens": int(lengths[upweights > 0].sum()),

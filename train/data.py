@@ -8,10 +8,10 @@ remainder is skipped.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from curation.core import io
 from curation.core.errors import CurationError
 from curation.train.distributed import DistContext
 
@@ -22,13 +22,14 @@ if TYPE_CHECKING:
 
 
 def open_packed(path: str) -> PackedDataset:
-    """The packed dataset at ``path`` (a `curation pack` output); a one-line error when it is missing."""
+    """The packed dataset at ``path`` (a `curation pack` output, local or on object storage, where it is
+    mirrored to a local cache once: training memory-maps it); a one-line error when it is missing."""
     from curation.mixer.dataset import PackedDataset
 
-    if not os.path.isdir(path):
+    if not io.is_dir(path):
         raise CurationError(f"packed data not found: {path} (run `curation pack` first)")
     try:
-        ds = PackedDataset(path)
+        ds = PackedDataset(io.local_mirror(path))
     except FileNotFoundError as exc:
         raise CurationError(f"packed data incomplete in {path}: {exc.filename or exc}") from None
     if len(ds) == 0:

@@ -71,10 +71,9 @@ class MetricsLog:
 
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The records of a metrics.jsonl ([] when there is none)."""
-    path = Path(path)
-    if not path.exists():
+    if not io.exists(path):
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in io.read_text(path).splitlines() if line.strip()]
 
 
 def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike[str], title: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import cache
 
+from curation.core import io
 from curation.core.errors import CurationError
 from curation.core.lang import UNDETERMINED, normalise
 
@@ -35,7 +36,7 @@ class LanguageIdentifier:
     """Top-k language guesses for a text, ISO codes and probabilities."""
 
     def __init__(self, model_path: str | None = None, max_chars: int = 10_000) -> None:
-        self.model_path = model_path or default_model_path()
+        self.model_path = io.local_mirror(model_path) if model_path else default_model_path()
         self.max_chars = max_chars
         self.model = _load(self.model_path)
 

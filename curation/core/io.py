@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import glob as local_glob
 import gzip
+import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -41,8 +44,14 @@ def storage_options() -> dict[str, dict[str, Any]]:
     return dict(_STORAGE_OPTIONS)
 
 
+_MALFORMED_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/(?!/)")
+
+
 def protocol(path: str) -> str:
-    """``s3`` for ``s3://b/k``, ``file`` for local paths and ``file://`` URLs."""
+    """``s3`` for ``s3://b/k``, ``file`` for local paths and ``file://`` URLs. A URL with one slash after its
+    scheme (``s3:/bucket``, what ``pathlib`` makes of ``s3://bucket``) is an error, never a local folder."""
+    if _MALFORMED_URL.match(path):
+        raise CurationError(f"malformed URL (one slash after the scheme): {path}")
     return path.split("://", 1)[0].lower() if "://" in path else "file"
 
 
@@ -168,16 +177,18 @@ def read_polars(path: str | os.PathLike[str], columns: list[str] | None = None) 
     return pl.read_parquet(source, columns=columns)
 
 
-def parquet_shape(path: str | os.PathLike[str]) -> tuple[list[str], int]:
-    """Column names and row count of a Parquet file, from its footer."""
+def parquet_file(path: str | os.PathLike[str]) -> Any:
+    """A ``pyarrow.parquet.ParquetFile`` (footer read; row groups and columns read on demand, by ranges on an
+    object store)."""
     import pyarrow.parquet as pq
 
     path = os.fspath(path)
-    if is_remote(path):
-        with filesystem(path).open(path, "rb") as f:
-            meta = pq.ParquetFile(f).metadata
-            return meta.schema.to_arrow_schema().names, meta.num_rows
-    meta = pq.read_metadata(local_path(path))
+    return pq.ParquetFile(filesystem(path).open(path, "rb") if is_remote(path) else local_path(path))
+
+
+def parquet_shape(path: str | os.PathLike[str]) -> tuple[list[str], int]:
+    """Column names and row count of a Parquet file, from its footer."""
+    meta = parquet_file(path).metadata
     return meta.schema.to_arrow_schema().names, meta.num_rows
 
 
@@ -225,11 +236,70 @@ def find(directory: str | os.PathLike[str], pattern: str = "*") -> list[str]:
 
 
 def remove_stale_temps(directory: str | os.PathLike[str]) -> int:
-    """Delete temporary files a killed run left behind below ``directory``; returns how many."""
+    """Delete what a killed run left unfinished below ``directory``: temporary files (local), incomplete
+    multipart uploads (S3: invisible, but stored and billed); returns how many."""
+    directory = os.fspath(directory)
+    if protocol(directory) == "s3":
+        return _abort_multipart_uploads(directory)
     stale = [p for p in find(directory, f".*{TMP_MARK}*") if TMP_MARK in os.path.basename(p)]
     for p in stale:
         remove(p)
     return len(stale)
+
+
+def _abort_multipart_uploads(prefix: str) -> int:
+    fs = filesystem(prefix)
+    bucket, key, _ = fs.split_path(prefix)
+    uploads = [u for u in fs.list_multipart_uploads(bucket) if u["Key"].startswith(key.rstrip("/") + "/")]
+    for upload in uploads:
+        fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    return len(uploads)
+
+
+def identity(path: str) -> dict[str, Any]:
+    """What says a file has not changed: its size and modification stamp (mtime locally, ETag or mtime on an
+    object store)."""
+    if not is_remote(path):
+        st = os.stat(local_path(path))
+        return {"path": path, "size_bytes": st.st_size, "modified": str(st.st_mtime_ns)}
+    info = filesystem(path).info(path)
+    stamp = info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("mtime") or ""
+    return {"path": path, "size_bytes": int(info.get("size") or 0), "modified": str(stamp).strip('"')}
+
+
+def local_mirror(path: str) -> str:
+    """A local path with the content of ``path`` (a file or a folder): itself when it is local, else a copy in
+    a cache folder keyed by the URL and the remote identity of what it holds (downloaded once)."""
+    if not is_remote(path):
+        return local_path(path)
+    files = [path] if not is_dir(path) else find(path)
+    stamp = hashlib.sha256(json.dumps([identity(f) for f in files], sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(path.encode()).hexdigest()[:16]
+    local = os.path.join(
+        tempfile.gettempdir(), "curation-mirror", key, stamp, os.path.basename(path.rstrip("/"))
+    )
+    if os.path.exists(local):
+        return local
+    tmp = _tmp_name(local)
+    for f in files:
+        rel = f[len(path.rstrip("/")) :].lstrip("/")
+        write_bytes(os.path.join(tmp, rel) if rel else tmp, read_bytes(f))
+    os.replace(tmp, local)  # complete, or not there at all
+    return local
+
+
+def publish_dir(local_dir: str, dest: str) -> None:
+    """Put a finished local folder (written under a temporary name) at ``dest``: a rename locally, file by
+    file on an object store, where it is complete once its last file is up."""
+    if not is_remote(dest):
+        shutil.rmtree(local_path(dest), ignore_errors=True)
+        os.replace(local_dir, local_path(dest))
+        return
+    for root, _, names in os.walk(local_dir):
+        for name in names:
+            path = os.path.join(root, name)
+            write_bytes(join(dest, os.path.relpath(path, local_dir)), open(path, "rb").read())
+    shutil.rmtree(local_dir, ignore_errors=True)
 
 
 def read_cc_paths(listing: str, base_url: str, limit: int | None) -> list[str]:
@@ -248,10 +318,13 @@ def _has_glob(path: str) -> bool:
 
 
 def _expand_remote(item: str) -> list[str]:
-    if not _has_glob(item):
+    """A glob or a folder (prefix) of an object store into its files; an HTTP URL is a file."""
+    if protocol(item) in ("http", "https"):
         return [item]
+    if not _has_glob(item):
+        return find(item) if is_dir(item) else [item]
     fs, proto = filesystem(item), protocol(item)
-    matched = [f"{proto}://{p}" for p in sorted(fs.glob(item))]
+    matched = [f"{proto}://{p}" for p in sorted(fs.glob(item)) if not fs.isdir(p)]
     if not matched:
         raise CurationError(f"input matches no file: {item}")
     return matched

@@ -83,6 +83,18 @@ def _call_unit(unit: Unit, options: dict[str, Any], fn: Callable[..., UnitResult
     return result
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """A step's per-worker setup, run with the run's storage options (actors start before any unit)."""
+
+    setup: Callable[[], Any]
+    options: dict[str, Any]
+
+    def __call__(self) -> Any:
+        io.set_storage_options(self.options)
+        return self.setup()
+
+
 class Stage(Generic[ConfigT]):
     """Subclass with ``name`` (the command), ``config_model`` and ``run``; see the module docstring."""
 
@@ -92,6 +104,7 @@ class Stage(Generic[ConfigT]):
 
     def __init__(self, cfg: ConfigT) -> None:
         self.cfg = cfg
+        io.set_storage_options(cfg.storage_options)  # before a stage's own set-up reads its inputs
 
     @classmethod
     def call(cls, **keys: Any) -> dict[str, Any]:
@@ -208,7 +221,7 @@ class Run:
             workers=parallel.workers if parallel else None,
             description=description or f"{self.stage.name} {step}",
             info=info,
-            setup=setup,
+            setup=_Setup(setup, io.storage_options()) if setup else None,
             resources=resources,
         )
         for unit, result in results:
@@ -311,7 +324,6 @@ def shard_units(inputs: list[str], output: str) -> list[Unit]:
 
 def run_stage(stage: Stage[Any]) -> dict[str, Any]:
     """Run ``stage`` in the envelope above; returns the stats.json content (rank 0) or the summary."""
-    io.set_storage_options(stage.cfg.storage_options)
     run = Run(stage)
     started, started_at = time.perf_counter(), utc_now()
     run._start()

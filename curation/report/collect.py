@@ -12,11 +12,11 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from curation.core import io
 from curation.core.errors import CurationError
 from curation.core.schema import CONFIG_FILE, RUN_DIR, STATS_FILE
 
@@ -28,46 +28,51 @@ COMMAND_ORDER = ("build", "score", "filter", "dedup", "inventory", "mix", "pack"
 
 @dataclass
 class StageRun:
-    """One stage output: its folder, the command that wrote it, its resolved config and its stats."""
+    """One stage output: its folder (a local path or URL), the command that wrote it, its resolved config and
+    its stats; ``nested`` are the folders of stage outputs inside it (their files are not its own)."""
 
-    path: Path
+    path: str
     name: str
     command: str
     config: dict[str, Any]
     stats: dict[str, Any]
     meta: dict[str, Any] = field(default_factory=dict)
+    nested: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
-        return (self.path / RUN_DIR / STATS_FILE).is_file()
+        return io.exists(io.join(self.path, RUN_DIR, STATS_FILE))
 
-    def files(self, pattern: str) -> list[Path]:
+    def relative(self, path: str) -> str:
+        return path[len(self.path.rstrip("/")) :].lstrip("/")
+
+    def files(self, pattern: str) -> list[str]:
         """Files matching ``pattern`` below this stage, outside ``_run``/hidden folders and nested stages."""
         out = []
-        for p in sorted(self.path.rglob(pattern)):
-            rel = p.relative_to(self.path).parts
-            if any(part.startswith(("_", ".")) for part in rel[:-1]) or rel[-1].startswith("."):
+        for p in io.find(self.path, pattern):
+            parts = self.relative(p).split("/")
+            if any(part.startswith(("_", ".")) for part in parts[:-1]) or parts[-1].startswith("."):
                 continue
-            if any((self.path.joinpath(*rel[:i]) / RUN_DIR).is_dir() for i in range(1, len(rel))):
+            if any(p.startswith(n.rstrip("/") + "/") for n in self.nested):
                 continue  # belongs to a nested stage output
             out.append(p)
         return out
 
-    def parquet_files(self) -> list[Path]:
+    def parquet_files(self) -> list[str]:
         return self.files("*.parquet")
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        data = yaml.safe_load(io.read_text(path))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(io.read_text(path))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -78,27 +83,30 @@ def _order_key(stage: StageRun) -> tuple[int, str]:
     return rank, stage.name
 
 
-def find_stage_runs(root: str | Path) -> list[StageRun]:
+def find_stage_runs(root: str) -> list[StageRun]:
     """Every stage output below ``root`` (``root`` included), in pipeline order; reports are skipped."""
-    root = Path(root)
-    if not root.is_dir():
+    root = str(root).rstrip("/")
+    if not io.is_dir(root):
         raise CurationError(f"run directory not found: {root}")
     stages = []
-    run_dirs = {p.parent for name in (STATS_FILE, CONFIG_FILE) for p in root.rglob(f"{RUN_DIR}/{name}")}
-    for run_dir in sorted(run_dirs):
-        folder = run_dir.parent
-        if RUN_DIR in folder.relative_to(root).parts:
+    evidence = [p for name in (STATS_FILE, CONFIG_FILE) for p in io.find(root, name)]
+    folders = sorted({p.rsplit("/", 2)[0] for p in evidence if p.rsplit("/", 2)[1] == RUN_DIR})
+    for folder in folders:
+        rel = folder[len(root) :].lstrip("/")
+        if RUN_DIR in rel.split("/"):
             continue  # a stage's own scratch space, not an output
-        meta = _read_yaml(run_dir / CONFIG_FILE)
-        stats = _read_json(run_dir / STATS_FILE)  # {} while the stage runs, or after it was killed
-        command = str(meta.get("command") or stats.get("stage") or folder.name)
+        run_dir = io.join(folder, RUN_DIR)
+        meta = _read_yaml(io.join(run_dir, CONFIG_FILE))
+        stats = _read_json(io.join(run_dir, STATS_FILE))  # {} while the stage runs, or after it was killed
+        command = str(meta.get("command") or stats.get("stage") or folder.rsplit("/", 1)[-1])
         if command in NOT_STAGES:
             continue
         config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-        name = folder.relative_to(root).as_posix() if folder != root else folder.name
-        stages.append(StageRun(folder, name, command, config, stats, meta))
-    holders = [s.path for s in stages if s.command in JOB_HOLDERS]
-    stages = [s for s in stages if not any(h in s.path.parents for h in holders)]
+        nested = tuple(f for f in folders if f.startswith(folder + "/"))
+        name = rel or folder.rsplit("/", 1)[-1]
+        stages.append(StageRun(folder, name, command, config, stats, meta, nested))
+    holders = [s.path.rstrip("/") + "/" for s in stages if s.command in JOB_HOLDERS]
+    stages = [s for s in stages if not any(s.path.startswith(h) for h in holders)]
     if not stages:
         raise CurationError(f"no stage output (*/{RUN_DIR}/{CONFIG_FILE} or {STATS_FILE}) under: {root}")
     return sorted(stages, key=_order_key)
@@ -132,20 +140,20 @@ def walk_numbers(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, obj
 
 
-def find_files(stages: Iterable[StageRun], filename: str) -> list[tuple[StageRun, Path]]:
+def find_files(stages: Iterable[StageRun], filename: str) -> list[tuple[StageRun, str]]:
     return [(stage, p) for stage in stages for p in stage.files(filename)]
 
 
 def load_json_files(stages: Iterable[StageRun], filename: str) -> list[tuple[StageRun, str, dict[str, Any]]]:
     """``(stage, path relative to the stage, content)`` of every ``filename`` below the stages."""
-    return [(st, p.relative_to(st.path).as_posix(), _read_json(p)) for st, p in find_files(stages, filename)]
+    return [(st, st.relative(p), _read_json(p)) for st, p in find_files(stages, filename)]
 
 
-def load_metrics(path: Path) -> list[dict[str, Any]]:
+def load_metrics(path: str) -> list[dict[str, Any]]:
     """Training metrics records, flattened (``{"eval": {"pt": 1.2}}`` -> ``eval/pt``); bad lines skipped."""
     records = []
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = io.read_bytes(path).decode("utf-8", errors="replace").splitlines()
     except OSError:
         return records
     for line in lines:

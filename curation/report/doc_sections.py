@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -152,7 +151,7 @@ def _doc_html(row: dict[str, Any], max_chars: int) -> str:
 
 def _sample_groups(
     stage: StageRun,
-    files: list[Path],
+    files: list[str],
     column: str,
     label: str,
     per_group: int,
@@ -184,8 +183,8 @@ def samples_section(stages: Sequence[StageRun], per_group: int, max_chars: int, 
     parts = []
     for b in of_command(stages, "build"):
         files = b.parquet_files()
-        rejected = [f for f in files if f.parent.name == REJECTED_DIR]
-        kept = [f for f in files if f.parent.name != REJECTED_DIR]
+        rejected = [f for f in files if f.split("/")[-2] == REJECTED_DIR]
+        kept = [f for f in files if f.split("/")[-2] != REJECTED_DIR]
         langs = set(b.stats.get("counters", {}).get("kept_languages", {}))
         reasons = {r for st in (b.stats.get("stages") or {}).values() for r in (st.get("dropped") or {})}
         parts += _sample_groups(b, kept, LANG, "kept", per_group, langs, max_rows, max_chars)
@@ -195,7 +194,7 @@ def samples_section(stages: Sequence[StageRun], per_group: int, max_chars: int, 
                 '<p class="note">no dropped documents saved (run the build with --keep-rejected)</p>'
             )
     for d in of_command(stages, "dedup"):
-        removed = [f for f in d.parquet_files() if REMOVED_DIR in f.relative_to(d.path).parts]
+        removed = [f for f in d.parquet_files() if REMOVED_DIR in d.relative(f).split("/")]
         kinds = set(summary_of(d).get("kinds") or {})
         parts += _sample_groups(d, removed, DUP_KIND, "removed", per_group, kinds, max_rows, max_chars)
     if not any(p.startswith("<h3>") for p in parts):

@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.core import io
+
 
 def _open(
-    files: Sequence[Path], columns: Sequence[str] | None = None
+    files: Sequence[str], columns: Sequence[str] | None = None
 ) -> Iterator[tuple[pq.ParquetFile, list[str]]]:
     """Each readable file with those of ``columns`` it holds (all when None); unreadable files are skipped."""
     for f in files:
         try:
-            pf = pq.ParquetFile(f)
+            pf = io.parquet_file(f)
         except (OSError, pa.ArrowInvalid):
             continue
         names = pf.schema_arrow.names
         yield pf, names if columns is None else [c for c in columns if c in names]
 
 
-def schema_names(files: Sequence[Path]) -> set[str]:
+def schema_names(files: Sequence[str]) -> set[str]:
     return {name for _, names in _open(files) for name in names}
 
 
-def read_columns(files: Sequence[Path], columns: Sequence[str], max_rows: int) -> pa.Table:
+def read_columns(files: Sequence[str], columns: Sequence[str], max_rows: int) -> pa.Table:
     """Concatenate ``columns`` (those present; missing ones become nulls) from ``files``, at most
     ``max_rows`` rows in all, an equal share from each file."""
     budget = max(max_rows // max(len(files), 1), 1)
@@ -36,7 +37,7 @@ def read_columns(files: Sequence[Path], columns: Sequence[str], max_rows: int) -
 
 
 def sample_rows(
-    files: Sequence[Path],
+    files: Sequence[str],
     columns: Sequence[str],
     group: Callable[[dict[str, Any]], str | None],
     per_group: int,

@@ -60,7 +60,7 @@ class ReportConfig(StageConfig):
     def _default_output(self) -> ReportConfig:
         if not io.is_dir(self.run_dir):
             raise CurationError(f"run directory not found: {self.run_dir}")
-        self.output = self.output or str(Path(self.run_dir) / DEFAULT_OUTPUT_NAME)
+        self.output = self.output or io.join(self.run_dir, DEFAULT_OUTPUT_NAME)
         return self
 
 
@@ -117,9 +117,10 @@ class Report(Stage[ReportConfig]):
         stages = find_stage_runs(cfg.run_dir)
         with stderr.status("rendering report sections"):
             sections = build_sections(cfg, stages, run.stats)
-        title = cfg.title or f"curation run report: {Path(cfg.run_dir).resolve().name}"
+        where = cfg.run_dir if io.is_remote(cfg.run_dir) else str(Path(cfg.run_dir).resolve())
+        title = cfg.title or f"curation run report: {where.rstrip('/').rsplit('/', 1)[-1]}"
         written = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        subtitle = f"{len(stages)} stage output(s) under {Path(cfg.run_dir).resolve()} · written {written}"
+        subtitle = f"{len(stages)} stage output(s) under {where} · written {written}"
         html = page(title, subtitle, sections)
         path = io.join(cfg.output, REPORT_FILE)
         io.write_text(path, html)

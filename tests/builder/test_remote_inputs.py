@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import socket
 from pathlib import Path
 
 import polars as pl
@@ -63,49 +62,28 @@ def test_http_listing_and_exhausted_retries(tmp_path: Path, warc_dir: Path) -> N
     assert len(read_docs(tmp_path / "o", "de")) >= 10  # the good input is written
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
-def test_s3_with_common_crawl_layout(tmp_path: Path, warc_dir: Path, local_docs: pl.DataFrame) -> None:
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            region_name="us-east-1",
-        )
-        s3.create_bucket(Bucket="commoncrawl")
-        prefix = "crawl-data/CC-MAIN-2020-34/segments/1596439738015.38/warc"
-        keys = [f"{prefix}/{n}" for n in FILES]
-        for key, name in zip(keys, FILES):
-            s3.upload_file(str(warc_dir / name), "commoncrawl", key)
-        s3.put_object(
-            Bucket="commoncrawl",
-            Key="crawl-data/CC-MAIN-2020-34/warc.paths.gz",
-            Body=gzip.compress(("\n".join(keys) + "\n").encode()),
-        )
-        options = {"s3": {"endpoint_url": endpoint, "key": "test", "secret": "test"}}
-        stats = _build(
-            tmp_path,
-            ["s3://commoncrawl/crawl-data/CC-MAIN-2020-34/warc.paths.gz"],
-            cc_base_url="s3://commoncrawl/",
-            storage_options=options,
-            remote={"range_bytes": 1024 * 1024},
-        )
-    finally:
-        server.stop()
+def test_s3_with_common_crawl_layout(
+    tmp_path: Path, warc_dir: Path, local_docs: pl.DataFrame, s3_server
+) -> None:
+    _, options, s3 = s3_server
+    s3.create_bucket(Bucket="commoncrawl")
+    prefix = "crawl-data/CC-MAIN-2020-34/segments/1596439738015.38/warc"
+    keys = [f"{prefix}/{n}" for n in FILES]
+    for key, name in zip(keys, FILES):
+        s3.upload_file(str(warc_dir / name), "commoncrawl", key)
+    s3.put_object(
+        Bucket="commoncrawl",
+        Key="crawl-data/CC-MAIN-2020-34/warc.paths.gz",
+        Body=gzip.compress(("\n".join(keys) + "\n").encode()),
+    )
+    stats = _build(
+        tmp_path,
+        ["s3://commoncrawl/crawl-data/CC-MAIN-2020-34/warc.paths.gz"],
+        cc_base_url="s3://commoncrawl/",
+        storage_options=options,
+        remote={"range_bytes": 1024 * 1024},
+    )
     assert stats["summary"]["inputs"] == len(FILES)
     docs = read_docs(tmp_path, "de")
     assert docs[SNAPSHOT].unique().to_list() == ["CC-MAIN-2020-34"]

@@ -31,13 +31,14 @@ def _value(v: Any) -> Any:
     return v
 
 
-def table_digest(files: list[Path]) -> dict[str, Any]:
-    """Rows (sorted by id) and schema (sorted by column name) of Parquet ``files``, as one sha256."""
+def table_digest(files: list[Path], exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Rows (sorted by id) and schema (sorted by column name) of Parquet ``files``, as one sha256; columns in
+    ``exclude`` are left out."""
     tables = [pq.read_table(f) for f in sorted(files)]
     if not tables:
         return {"rows": 0, "sha256": None}
     table = pa.concat_tables(tables)
-    names = sorted(table.column_names)
+    names = sorted(set(table.column_names) - set(exclude))
     table = table.select(names).sort_by([("id", "ascending")])
     h = hashlib.sha256()
     h.update(json.dumps([(n, str(table.schema.field(n).type)) for n in names]).encode())
