@@ -13,7 +13,7 @@ Variants (same BPE tokenizer, proxy, token budget, schedule and seeds):
 
 - ``heuristics`` (baseline): the kept documents;
 - ``no-filters``: kept + rejected, i.e. no heuristic rule and no LID threshold;
-- ``heuristics+edu``: kept, and ``edu_score >= THRESHOLD`` (an edu classifier trained on the LLM-judged
+- ``heuristics-edu``: kept, and ``edu_score >= THRESHOLD`` (an edu classifier trained on the LLM-judged
   labels, without the labels of held-out pages);
 - ``edu``: kept + rejected with the edu threshold only.
 
@@ -22,6 +22,7 @@ at equal tokens, a filter's cost is repetition. Writes the ablation under ``--wo
 data sizes, the contamination check and CPU times to ``benchmarks/results/ablate.md`` (a fragment).
 
     python benchmarks/ablation_filters.py [--work /tmp/ablation-filters] [--tokens 600000] [--seeds 0 1 2]
+        [--variants heuristics no-filters heuristics-edu edu]
 """
 
 from __future__ import annotations
@@ -114,8 +115,6 @@ def contamination(work: Path, inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def spec(work: Path, inputs: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    both = [str(work / "score" / "kept"), str(work / "score" / "rejected")]
-    edu = f"edu_score >= {args.edu_threshold:g}"
     return {
         "output": str(work / "ablation"),
         "tokenizer": inputs["tokenizer"],
@@ -133,20 +132,26 @@ def spec(work: Path, inputs: dict[str, Any], args: argparse.Namespace) -> dict[s
                 }
             }
         },
-        "variants": {
-            "heuristics": {"description": "kept documents (heuristic rules on)"},
-            "no-filters": {
-                "description": "kept + rejected (no rule, no LID threshold)",
-                "sources": {"web": {"paths": both}},
-            },
-            "heuristics+edu": {"description": f"kept, {edu}", "filter": edu},
-            "edu": {
-                "description": f"kept + rejected, {edu}",
-                "sources": {"web": {"paths": both}},
-                "filter": edu,
-            },
-        },
+        "variants": {name: v for name, v in variants(work, args).items() if name in args.variants},
         **parallel(args),
+    }
+
+
+def variants(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    both = [str(work / "score" / "kept"), str(work / "score" / "rejected")]
+    edu = f"edu_score >= {args.edu_threshold:g}"
+    return {
+        "heuristics": {"description": "kept documents (heuristic rules on)"},
+        "no-filters": {
+            "description": "kept + rejected (no rule, no LID threshold)",
+            "sources": {"web": {"paths": both}},
+        },
+        "heuristics-edu": {"description": f"kept, {edu}", "filter": edu},
+        "edu": {
+            "description": f"kept + rejected, {edu}",
+            "sources": {"web": {"paths": both}},
+            "filter": edu,
+        },
     }
 
 
@@ -169,7 +174,8 @@ def fragment(summary: dict[str, Any], facts: dict[str, Any]) -> str:
         "## Data ablation: heuristic filters and the edu threshold at equal tokens (issue 15)",
         "",
         f"`python benchmarks/ablation_filters.py --tokens {summary['tokens_per_job']} --seeds "
-        f"{' '.join(map(str, summary['seeds']))}` ({facts['machine']}). The same English web pages "
+        f"{' '.join(map(str, summary['seeds']))} --variants {' '.join(summary['variants'])}` "
+        f"({facts['machine']}, {facts['date']}). The same English web pages "
         "(CC-MAIN-BENCH dev + the other sample WARCs, `curation build --lang en --keep-rejected`), the held-out "
         f"sites' {facts['exclude_urls']} pages left out of every variant; proxy `{summary['proxy']}` "
         f"({summary['params']:,} parameters with the {VOCAB}-token BPE trained on the training pages), "
@@ -190,9 +196,8 @@ def fragment(summary: dict[str, Any], facts: dict[str, Any]) -> str:
         "",
         *(beyond or ["- none"]),
         "",
-        f"CPU time: {facts['train_cpu_seconds']:,.0f} s of training in all jobs (one thread each, "
-        f"`time.process_time` of the ablation's jobs is not separable on Ray: this is the trainers' own "
-        f"wall-clock sum on a shared, loaded machine), ablation wall {facts['ablation_wall']:,.0f} s.",
+        f"Training wall-clock summed over the jobs: {facts['train_seconds']:,.0f} s; the whole ablation "
+        f"{facts['ablation_wall']:,.0f} s (a shared, loaded machine: not a speed figure).",
         "",
     ]
     return "\n".join(lines)
@@ -205,6 +210,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--proxy", default="1m")
     parser.add_argument("--edu-threshold", type=float, default=2.0)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["heuristics", "no-filters", "heuristics-edu", "edu"],
+        help="variants to run, the first is the baseline",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--executor", choices=["ray", "local"], default="ray")
     args = parser.parse_args()
@@ -231,7 +242,8 @@ def main() -> None:
         "kept_docs": len(scores["kept"]),
         "rejected_docs": len(scores["rejected"]),
         "contamination": contamination_check,
-        "train_cpu_seconds": sum(summary["train_seconds"].values()),
+        "train_seconds": sum(summary["train_seconds"].values()),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "ablation_wall": time.perf_counter() - started,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import yaml
 
 from curation.ablate.stage import Ablate
 from curation.core.errors import CurationError
-from curation.train.evaluation.heldout import prose_split
+from tests.ablate.conftest import prose_inputs
 
 STEPS = 12
 BATCH = 512  # tokens per step: 8 sequences of 64
@@ -24,13 +24,8 @@ ONLY = ["prose_pt", "prose_en", "lastword_pt", "continuation_en"]
 @pytest.fixture(scope="module")
 def inputs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A BPE on training text, the evaluation sets, and the base spec: Portuguese prose (training split)."""
-    from curation.mixer.tokenizer import train_bpe
-    from curation.train.evaluation.evalsets import EvalSetsStage
-
     root = tmp_path_factory.mktemp("ablate-inputs")
-    pt, en = prose_split(data_dir, "pt")[0][:20], prose_split(data_dir, "en")[0][-10:]
-    tokenizer = train_bpe([p.read_text() for p in pt + en], 512, root / "bpe.json")
-    EvalSetsStage.call(data=str(data_dir), output=str(root / "evalsets"), examples_per_task=16)
+    pt, en, tokenizer = prose_inputs(data_dir, root, english_works=10, examples=16)
     spec = {
         "tokenizer": tokenizer,
         "proxy": "1m",

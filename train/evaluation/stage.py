@@ -126,10 +126,8 @@ class Evaluate(Stage[EvaluateConfig]):
 
     def inputs_fingerprint(self) -> Any:
         """The model's files and the evalsets index: re-scoring a retrained model does not reuse results."""
-        from curation.mixer.tokens import file_identity
-
         folder = model_dir(self.cfg.model)
-        files = [file_identity(str(p)) for p in sorted(Path(folder).iterdir()) if p.is_file()]
+        files = [io.identity(str(p)) for p in sorted(Path(folder).iterdir()) if p.is_file()]
         index = io.join(self.cfg.evalsets, EVALSETS_FILE) if self.cfg.evalsets else None
         return {"model": files, "evalsets": io.read_json(index) if index and io.exists(index) else None}
 
