@@ -174,8 +174,13 @@ def result_tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[li
 
 
 def markdown(summary: dict[str, Any]) -> str:
+    return md_tables(result_tables(summary))
+
+
+def md_tables(tables: list[tuple[str, list[str], list[list[str]]]]) -> str:
+    """Markdown of (title, header, rows) tables."""
     parts = []
-    for title, header, rows in result_tables(summary):
+    for title, header, rows in tables:
         parts.append(f"**{title}**\n")
         parts.append("| " + " | ".join(header) + " |")
         parts.append("|" + "|".join("---" for _ in header) + "|")

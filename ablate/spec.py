@@ -81,6 +81,11 @@ class AblateConfig(StageConfig, ParallelConfig):
     variants: dict[str, VariantSpec] = Field(min_length=1, description="Named variants of the base mixture.")
     baseline: str | None = Field(None, description="Variant the others are compared to (default: the first).")
     proxy: str = Field("1m", description="Proxy model size: 1m, 3m (CPU), 20m, 60m, 150m, 400m (GPU).")
+    init_model: str | None = Field(
+        None,
+        description="A pretrained model every job continues from (continued pretraining; the proxy then "
+        "sets only the batch, sequence and schedule defaults). Default: a new proxy model.",
+    )
     tokens: int | None = Field(
         None, gt=0, description="Training tokens per job (default: tokens_per_param rule)."
     )

@@ -142,9 +142,9 @@ class Ablate(Stage[AblateConfig]):
         )
         return {
             "proxy": cfg.proxy,
-            "model": size.model_config(seq_len),
-            "params": size.params(vocab),
-            "non_embedding_params": size.non_embedding_params(),
+            "model": None if cfg.init_model else size.model_config(seq_len),
+            "params": None if cfg.init_model else size.params(vocab),
+            "non_embedding_params": None if cfg.init_model else size.non_embedding_params(),
             "vocab_size": vocab,
             "seq_len": seq_len,
             "global_batch_tokens": batch,
@@ -205,7 +205,9 @@ class Ablate(Stage[AblateConfig]):
                 train = {
                     "data": io.join(folder, "pack"),
                     "output": io.join(folder, "train"),
-                    "model": {"config": plan["model"]},
+                    "model": {"name_or_path": cfg.init_model}
+                    if cfg.init_model
+                    else {"config": plan["model"]},
                     "max_steps": steps,
                     "global_batch_tokens": plan["global_batch_tokens"],
                     "micro_batch_size": plan["micro_batch_size"],
@@ -313,7 +315,7 @@ def summarize(
     return {
         "baseline": cfg.baseline_name,
         "proxy": cfg.proxy,
-        "params": plan["params"],
+        "params": plan["params"] or results[0]["params"],
         "tokens_per_job": plan["tokens_per_job"],
         "steps": plan["steps"],
         "seeds": cfg.seeds,

@@ -34,6 +34,7 @@ COMMANDS: dict[str, Any] = {
     "evalsets": "curation.train.evaluation.evalsets:EvalSetsStage",
     "eval": "curation.train.evaluation.stage:Evaluate",
     "ablate": "curation.ablate.stage:Ablate",
+    "plan": "curation.ablate.plan:Plan",
     "report": "curation.report.stage:Report",
     "demo": "curation.demo:Demo",
 }

@@ -67,7 +67,7 @@ def test_help_starts_without_heavy_imports() -> None:
     code = (
         "import sys\nfrom curation.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "for cmd in ('build', 'train', 'dedup', 'mix', 'report', 'eval', 'evalsets', 'ablate'):\n"
+        "for cmd in ('build', 'train', 'dedup', 'mix', 'report', 'eval', 'evalsets', 'ablate', 'plan'):\n"
         "    try:\n        main([cmd, '--help'])\n    except SystemExit:\n        pass\n"
         "print('HEAVY', sorted(m for m in ('torch', 'ray', 'polars', 'pyarrow', 'transformers') if m in sys.modules))"
     )

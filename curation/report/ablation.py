@@ -54,3 +54,35 @@ def ablation_section(stages: Sequence[StageRun]) -> Section:
         return not_run("ablation", title, "no curation ablate or curation eval output")
     body = "".join(_ablation_html(s) for s in ablations) + "".join(_eval_html(s) for s in evals)
     return Section("ablation", title, body)
+
+
+def _plan_html(stage: StageRun) -> str:
+    from curation.ablate.plan import LANGS, plan_tables
+
+    summary = summary_of(stage)
+    parts = [f"<h3>{esc(stage.name)}: mixture plan, law {esc(summary['law'])}</h3>"]
+    for title, header, rows in reversed(plan_tables(summary)):
+        parts.append(f'<p class="note">{esc(title)}</p>')
+        parts.append(table(header, rows))
+    curves = summary["fits"][summary["chosen"]]["curves"]
+    names = {"target": "target language", "replay": "English"}
+    plots = [
+        plot(
+            lines_svg(
+                {f"law, {int(d):,} tokens": (c["ratio"], c[lang]) for d, c in curves.items()},
+                f"{names[lang]}: fitted held-out bits per byte",
+                "replay ratio (English share)",
+                "bits per byte",
+            )
+        )
+        for lang in LANGS
+    ]
+    parts.append(f'<div class="grid">{"".join(plots)}</div>')
+    return "".join(parts)
+
+
+def plan_section(stages: Sequence[StageRun]) -> Section:
+    plans = [s for s in of_command(stages, "plan") if summary_of(s)]
+    if not plans:
+        return not_run("plan", "Mixture plan", "no curation plan output")
+    return Section("plan", "Mixture plan", "".join(_plan_html(s) for s in plans))

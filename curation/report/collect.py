@@ -22,8 +22,20 @@ from curation.core.schema import CONFIG_FILE, RUN_DIR, STATS_FILE
 
 NOT_STAGES = ("report", "demo")  # commands whose run folders hold stage outputs rather than being one
 # commands whose outputs hold the stage outputs of their jobs: those are summarised by the command's own section
-JOB_HOLDERS = ("ablate",)
-COMMAND_ORDER = ("build", "score", "filter", "dedup", "inventory", "mix", "pack", "train", "eval", "ablate")
+JOB_HOLDERS = ("ablate", "plan")
+COMMAND_ORDER = (
+    "build",
+    "score",
+    "filter",
+    "dedup",
+    "inventory",
+    "mix",
+    "pack",
+    "train",
+    "eval",
+    "ablate",
+    "plan",
+)
 
 
 @dataclass
