@@ -26,11 +26,17 @@ COMMANDS: dict[str, Any] = {
         "train": "curation.filters.training:ClassifierTrain",
         "annotate": "curation.filters.annotate:Annotate",
     },
+    "presets": {"fit": "curation.filters.heuristics.fit:PresetsFit"},
     "dedup": "curation.dedup.stage:Dedup",
     "inventory": "curation.mixer.inventory:Inventory",
     "mix": "curation.mixer.manifest:Mix",
     "pack": "curation.mixer.pack:Pack",
+    "vocab": {
+        "report": "curation.mixer.fertility:VocabReport",
+        "extend": "curation.train.extend:VocabExtend",
+    },
     "train": "curation.train.run:Train",
+    "export": "curation.train.export:Export",
     "evalsets": "curation.train.evaluation.evalsets:EvalSetsStage",
     "eval": "curation.train.evaluation.stage:Evaluate",
     "ablate": "curation.ablate.stage:Ablate",
@@ -38,7 +44,11 @@ COMMANDS: dict[str, Any] = {
     "report": "curation.report.stage:Report",
     "demo": "curation.demo:Demo",
 }
-GROUP_HELP = {"classifier": "Train classifiers and label documents with an LLM judge."}
+GROUP_HELP = {
+    "classifier": "Train classifiers and label documents with an LLM judge.",
+    "presets": "Fit language presets (heuristic thresholds, stop words) on reference text.",
+    "vocab": "Measure tokenizer fertility per language; extend a tokenizer and model for the target language.",
+}
 
 
 def load_stage(target: str) -> Any:

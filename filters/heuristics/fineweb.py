@@ -44,8 +44,20 @@ class FineWeb(Rule):
 
     def checks(self, f: FineWebSettings) -> list[Check]:
         return [
-            Check("fineweb_line_punct_ratio", LINE_PUNCT_RATIO, ">=", f.min_line_punct_ratio),
-            Check("fineweb_short_line_ratio", SHORT_LINE_RATIO, "<=", f.max_short_line_ratio),
-            Check("fineweb_char_dup_ratio", CHAR_DUP_RATIO, "<=", f.max_char_dup_ratio),
-            Check("fineweb_newline_ratio", NEWLINE_RATIO, "<=", f.max_newline_ratio),
+            Check(
+                "fineweb_line_punct_ratio",
+                LINE_PUNCT_RATIO,
+                ">=",
+                f.min_line_punct_ratio,
+                "min_line_punct_ratio",
+            ),
+            Check(
+                "fineweb_short_line_ratio",
+                SHORT_LINE_RATIO,
+                "<=",
+                f.max_short_line_ratio,
+                "max_short_line_ratio",
+            ),
+            Check("fineweb_char_dup_ratio", CHAR_DUP_RATIO, "<=", f.max_char_dup_ratio, "max_char_dup_ratio"),
+            Check("fineweb_newline_ratio", NEWLINE_RATIO, "<=", f.max_newline_ratio, "max_newline_ratio"),
         ]

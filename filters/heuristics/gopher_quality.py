@@ -3,7 +3,7 @@ ratio, bullet and ellipsis lines, alphabetic words and stop words of the target 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from datatrove.utils.text import PUNCTUATION_SET
 
@@ -29,6 +29,9 @@ class GopherQualitySettings(StrictModel):
     max_ellipsis_lines_ratio: float | None = 0.3
     min_alpha_words_ratio: float | None = 0.8
     min_stop_words: int | None = 2
+    # over whitespace tokens (Gopher), or over the words without punctuation: the variant for scripts
+    # without spaces, where a whole line is one whitespace token
+    alpha_words_unit: Literal["whitespace", "words"] = "whitespace"
 
 
 class GopherQuality(Rule):
@@ -60,19 +63,64 @@ class GopherQuality(Rule):
             ELLIPSIS_LINES_RATIO: safe_div(sum(s.rstrip().endswith(("...", "…")) for s in lines), len(lines)),
             # Over whitespace tokens, as in the Gopher paper: tokenizer-split punctuation would count as
             # non-alphabetic "words" and drop real prose with dialogue (Machado de Assis: 0.79 vs 0.98).
-            ALPHA_WORDS_RATIO: safe_div(sum(any(c.isalpha() for c in w) for w in spaced), len(spaced)),
+            ALPHA_WORDS_RATIO: alpha_ratio(
+                spaced if settings.alpha_words_unit == "whitespace" else non_symbol
+            ),
             STOP_WORDS_COUNT: sum(w.lower() in stop_words for w in words),
         }
 
+    def unspaced(self, settings: GopherQualitySettings, chars_per_word: float) -> dict[str, Any]:
+        return {"alpha_words_unit": "words"}
+
     def checks(self, q: GopherQualitySettings) -> list[Check]:
         return [
-            Check("gopher_short_doc", N_WORDS, ">=", q.min_doc_words),
-            Check("gopher_long_doc", N_WORDS, "<=", q.max_doc_words),
-            Check("gopher_mean_word_length_low", MEAN_WORD_LENGTH, ">=", q.min_avg_word_length),
-            Check("gopher_mean_word_length_high", MEAN_WORD_LENGTH, "<=", q.max_avg_word_length),
-            Check("gopher_symbol_word_ratio", SYMBOL_WORD_RATIO, "<=", q.max_symbol_word_ratio),
-            Check("gopher_bullet_lines", BULLET_LINES_RATIO, "<=", q.max_bullet_lines_ratio),
-            Check("gopher_ellipsis_lines", ELLIPSIS_LINES_RATIO, "<=", q.max_ellipsis_lines_ratio),
-            Check("gopher_alpha_words_ratio", ALPHA_WORDS_RATIO, ">=", q.min_alpha_words_ratio),
-            Check("gopher_stop_words", STOP_WORDS_COUNT, ">=", q.min_stop_words),
+            Check("gopher_short_doc", N_WORDS, ">=", q.min_doc_words, "min_doc_words", fit=False),
+            Check("gopher_long_doc", N_WORDS, "<=", q.max_doc_words, "max_doc_words", fit=False),
+            Check(
+                "gopher_mean_word_length_low",
+                MEAN_WORD_LENGTH,
+                ">=",
+                q.min_avg_word_length,
+                "min_avg_word_length",
+            ),
+            Check(
+                "gopher_mean_word_length_high",
+                MEAN_WORD_LENGTH,
+                "<=",
+                q.max_avg_word_length,
+                "max_avg_word_length",
+            ),
+            Check(
+                "gopher_symbol_word_ratio",
+                SYMBOL_WORD_RATIO,
+                "<=",
+                q.max_symbol_word_ratio,
+                "max_symbol_word_ratio",
+            ),
+            Check(
+                "gopher_bullet_lines",
+                BULLET_LINES_RATIO,
+                "<=",
+                q.max_bullet_lines_ratio,
+                "max_bullet_lines_ratio",
+            ),
+            Check(
+                "gopher_ellipsis_lines",
+                ELLIPSIS_LINES_RATIO,
+                "<=",
+                q.max_ellipsis_lines_ratio,
+                "max_ellipsis_lines_ratio",
+            ),
+            Check(
+                "gopher_alpha_words_ratio",
+                ALPHA_WORDS_RATIO,
+                ">=",
+                q.min_alpha_words_ratio,
+                "min_alpha_words_ratio",
+            ),
+            Check("gopher_stop_words", STOP_WORDS_COUNT, ">=", q.min_stop_words, "min_stop_words"),
         ]
+
+
+def alpha_ratio(tokens: list[str]) -> float:
+    return safe_div(sum(any(c.isalpha() for c in w) for w in tokens), len(tokens))

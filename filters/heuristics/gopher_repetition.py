@@ -74,12 +74,17 @@ class GopherRepetition(Rule):
         return out
 
     def checks(self, s: GopherRepetitionSettings) -> list[Check]:
+        # (column, limit, settings key); the first four columns are named as their settings
         columns = [
-            (DUP_PARA_FRAC, s.dup_para_frac),
-            (DUP_PARA_CHAR_FRAC, s.dup_para_char_frac),
-            (DUP_LINE_FRAC, s.dup_line_frac),
-            (DUP_LINE_CHAR_FRAC, s.dup_line_char_frac),
+            (c, getattr(s, c), c)
+            for c in (DUP_PARA_FRAC, DUP_PARA_CHAR_FRAC, DUP_LINE_FRAC, DUP_LINE_CHAR_FRAC)
         ]
-        columns += [(TOP_NGRAM_CHAR_FRAC.format(n=n), v) for n, v in sorted(s.top_ngram_char_frac.items())]
-        columns += [(DUP_NGRAM_CHAR_FRAC.format(n=n), v) for n, v in sorted(s.dup_ngram_char_frac.items())]
-        return [Check(col, col, "<=", limit) for col, limit in columns if col in self.signals]
+        for pattern, key in (
+            (TOP_NGRAM_CHAR_FRAC, "top_ngram_char_frac"),
+            (DUP_NGRAM_CHAR_FRAC, "dup_ngram_char_frac"),
+        ):
+            limits = getattr(s, key)
+            columns += [(pattern.format(n=n), limits[n], f"{key}.{n}") for n in sorted(limits)]
+        return [
+            Check(col, col, "<=", limit, setting) for col, limit, setting in columns if col in self.signals
+        ]

@@ -104,3 +104,8 @@ def load_preset(lang: str, overrides: dict[str, Any] | None = None) -> PresetBas
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise CurationError(f"invalid preset for '{lang}': presets.{lang}.{where}: {err['msg']}") from None
+
+
+def shipped_stopwords(lang: str) -> list[str]:
+    """The stop words of the preset shipped for ``lang`` (none when no preset is shipped)."""
+    return load_preset(lang).stopwords if _shipped(lang) is not None else []

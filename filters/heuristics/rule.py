@@ -21,12 +21,20 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Check:
-    """A kept document satisfies ``signal <keep> limit``; ``limit`` None switches the check off."""
+    """A kept document satisfies ``signal <keep> limit``; ``limit`` None switches the check off.
+
+    ``setting`` names the settings key that holds the limit (``top_ngram_char_frac.2`` for a key inside a
+    mapping), so that ``curation presets fit`` can write a limit fitted on reference text back into a preset;
+    ``fit`` False keeps the rule's limit there (limits that are not a property of the language, such as the
+    document length).
+    """
 
     reason: str
     column: str
     keep: str
     limit: float | None
+    setting: str | None = None
+    fit: bool = True
 
     def fails(self, value: float) -> bool:
         if self.limit is None:
@@ -52,7 +60,8 @@ class Document:
     def words(self) -> list[str]:
         from curation.filters.heuristics.words import split_words
 
-        if self._words_of is not self.text:
+        # by value: C4 rebuilds the text even when it removes no line, and tokenizing twice costs the most
+        if self._words_of is None or (self._words_of is not self.text and self._words_of != self.text):
             self._words, self._words_of = split_words(self.text, self.preset.tokenizer_code), self.text
         return self._words
 
@@ -70,6 +79,12 @@ class Rule:
 
     def checks(self, settings: Any) -> list[Check]:
         raise NotImplementedError
+
+    def unspaced(self, settings: Any, chars_per_word: float) -> dict[str, Any]:
+        """Settings overrides for a language written without spaces between words, whose words average
+        ``chars_per_word`` characters (the character-level variant of a rule that counts whitespace tokens);
+        none by default."""
+        return {}
 
     def reason(self, signals: Mapping[str, Any], settings: Any) -> str | None:
         """The first failing check's drop reason, else None."""

@@ -17,11 +17,12 @@ def run_cli(*args: str) -> Any:
     return CliRunner().invoke(app, list(args))
 
 
-def build(out: Path, inputs: list[str], lang: str = "en", **extra: Any) -> dict[str, Any]:
+def build(out: Path, inputs: list[str], lang: str | list[str] = "en", **extra: Any) -> dict[str, Any]:
     """`curation build` in-process (local executor); returns its stats.json content."""
     from curation.builder.stage import Build
 
-    return Build.call(lang=[lang], input=inputs, output=str(out), **{"executor": "local", **extra})
+    langs = [lang] if isinstance(lang, str) else lang
+    return Build.call(lang=langs, input=inputs, output=str(out), **{"executor": "local", **extra})
 
 
 def read_docs(out: Path, folder: str) -> pl.DataFrame:
