@@ -116,7 +116,9 @@ def build_input(sl: WarcSlice, cfg: BuildConfig) -> UnitResult:
             reader.snapshot = snapshot_from(sl.path, opened.warcinfo)
             for page in reader:
                 page.offset = opened.ranges.file_offset(page.offset)
-                if page.cld2 is None and page.offset in sl.languages:  # the index's CLD2 languages, no reliability
+                if (
+                    page.cld2 is None and page.offset in sl.languages
+                ):  # the index's CLD2 languages, no reliability
                     page.cld2 = Cld2Languages(tuple(sl.languages[page.offset]), reliable=False, text_bytes=0)
                 base = {
                     ID: page.record_id or f"{file_key}:{page.offset}",
