@@ -363,7 +363,12 @@ def changes_markdown(result: dict[str, Any]) -> str:
 
 
 def bench_markdown(result: dict[str, Any]) -> str:
+    langs = result["languages"]
     out = [
+        f"Languages built ({len(langs)}): {', '.join(langs)}. CPU seconds per build: "
+        + ", ".join(f"{name} {run['cpu_seconds']}" for name, run in result["runs"].items())
+        + ".",
+        "",
         "| page set | pages | reached rules, status quo | rejected, status quo | reached rules, fitted | rejected, fitted |",
         "|---|---|---|---|---|---|",
     ]
