@@ -31,13 +31,19 @@ COMMANDS: dict[str, Any] = {
     "inventory": "curation.mixer.inventory:Inventory",
     "mix": "curation.mixer.manifest:Mix",
     "pack": "curation.mixer.pack:Pack",
+    "vocab": {
+        "report": "curation.mixer.fertility:VocabReport",
+        "extend": "curation.train.extend:VocabExtend",
+    },
     "train": "curation.train.run:Train",
+    "export": "curation.train.export:Export",
     "report": "curation.report.stage:Report",
     "demo": "curation.demo:Demo",
 }
 GROUP_HELP = {
     "classifier": "Train classifiers and label documents with an LLM judge.",
     "presets": "Fit language presets (heuristic thresholds, stop words) on reference text.",
+    "vocab": "Measure tokenizer fertility per language; extend a tokenizer and model for the target language.",
 }
 
 

@@ -37,6 +37,17 @@ SEQ_LEN = 128
 BATCH_SEQUENCES = 16
 HELDOUT_PT = 3  # last Machado de Assis works (sorted by name), never trained on
 HELDOUT_EN = 6  # last State of the Union addresses (sorted by name), never trained on
+BASE_MODEL = {  # the tiny Llama of the English base
+    "model_type": "llama",
+    "hidden_size": 128,
+    "intermediate_size": 512,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "max_position_embeddings": SEQ_LEN,
+    "tie_word_embeddings": True,
+}
+BASE_LR, CPT_LR = 3e-3, 1e-3
 
 
 def default_data_dir() -> str:
@@ -91,8 +102,9 @@ class Texts:
         self.en_heldout = sotu[-HELDOUT_EN:]
 
 
-def train_tokenizer(texts: Texts, path: Path, vocab_size: int = 4096) -> str:
-    """A byte-level BPE shared by English and Portuguese (the stand-in for the base model's tokenizer)."""
+def train_tokenizer(files: list[Path], path: Path, vocab_size: int = 4096) -> str:
+    """A byte-level BPE trained on the ``.txt`` files (the demo: English and Portuguese, the stand-in for the
+    base model's tokenizer)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     if path.exists():
@@ -106,7 +118,7 @@ def train_tokenizer(texts: Texts, path: Path, vocab_size: int = 4096) -> str:
         special_tokens=["<|endoftext|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    files = [p for p in texts.pt_train + texts.en_train if p.suffix == ".txt"]
+    files = [p for p in files if p.suffix == ".txt"]
     tok.train_from_iterator((p.read_text(encoding="utf-8", errors="replace") for p in files), trainer)
     path.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(path))
@@ -114,12 +126,14 @@ def train_tokenizer(texts: Texts, path: Path, vocab_size: int = 4096) -> str:
     return str(path)
 
 
-def mix_and_pack(out: Path, name: str, tokenizer: str, sources: dict[str, Any], total_tokens: int) -> str:
+def mix_and_pack(
+    out: Path, name: str, tokenizer: str, sources: dict[str, Any], total_tokens: int, seed: int = 0
+) -> str:
     spec = {
         "tokenizer": tokenizer,
         "seq_len": SEQ_LEN,
         "total_tokens": total_tokens,
-        "seed": 0,
+        "seed": seed,
         "allow_renormalize": True,
         "sources": sources,
     }
@@ -129,9 +143,19 @@ def mix_and_pack(out: Path, name: str, tokenizer: str, sources: dict[str, Any], 
     return str(out / f"pack-{name}")
 
 
+def eval_config(texts: Texts, every_steps: int) -> dict[str, Any]:
+    """Held-out Portuguese and English bits per byte every ``every_steps`` (and before and after)."""
+    return {
+        "every_steps": every_steps,
+        "max_bytes_per_set": 120_000,
+        "sets": {"pt": [str(p) for p in texts.pt_heldout], "en": [str(p) for p in texts.en_heldout]},
+    }
+
+
 def train_run(
-    out: Path, name: str, data: str, model: dict[str, Any], steps: int, lr: float, texts: Texts
+    out: Path, name: str, data: str, model: dict[str, Any], steps: int, lr: float, texts: Texts, **extra: Any
 ) -> dict:
+    """`curation train` with the demo's batch, schedule and held-out evaluation; ``extra`` adds config keys."""
     config = {
         "data": data,
         "output": str(out / f"train-{name}"),
@@ -140,16 +164,13 @@ def train_run(
         "global_batch_tokens": SEQ_LEN * BATCH_SEQUENCES,
         "micro_batch_size": BATCH_SEQUENCES,
         "schedule": {"kind": "cosine", "lr": lr, "min_lr": lr / 10, "warmup_steps": max(steps // 20, 1)},
-        "eval": {
-            "every_steps": max(steps // 4, 1),
-            "max_bytes_per_set": 120_000,
-            "sets": {"pt": [str(p) for p in texts.pt_heldout], "en": [str(p) for p in texts.en_heldout]},
-        },
+        "eval": eval_config(texts, max(steps // 4, 1)),
         "device": "cpu",
+        **extra,
     }
     path = write_yaml(out / "configs" / f"train-{name}.yaml", config)
     curation("train", "--config", path)
-    return json.loads((out / f"train-{name}" / "_run" / "stats.json").read_text())
+    return json.loads((out / f"train-{name}" / "_run" / "stats.json").read_text())["summary"]
 
 
 def bpb(summary: dict, when: str) -> dict[str, float]:
@@ -231,7 +252,7 @@ def run_demo(cfg: DemoConfig, data: Path, out: Path) -> dict[str, Any]:
     )
     curation("dedup", "--input", str(out / "score"), "--output", str(out / "dedup"), "--workers", "2")
 
-    tokenizer = train_tokenizer(texts, out / "tokenizer" / "tokenizer.json")
+    tokenizer = train_tokenizer(texts.pt_train + texts.en_train, out / "tokenizer" / "tokenizer.json")
     en_paths = [str(p) for p in texts.en_train]
     pt_paths = [str(p) for p in texts.pt_train] + [str(out / "dedup" / "*.parquet")]
     base_tokens = SEQ_LEN * BATCH_SEQUENCES * cfg.base_steps
@@ -243,20 +264,9 @@ def run_demo(cfg: DemoConfig, data: Path, out: Path) -> dict[str, Any]:
         out,
         "base-en",
         base_pack,
-        {
-            "config": {
-                "model_type": "llama",
-                "hidden_size": 128,
-                "intermediate_size": 512,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 4,
-                "max_position_embeddings": SEQ_LEN,
-                "tie_word_embeddings": True,
-            }
-        },
+        {"config": BASE_MODEL},
         cfg.base_steps,
-        3e-3,
+        BASE_LR,
         texts,
     )
     base_model = {"name_or_path": base["export"]}
@@ -272,7 +282,7 @@ def run_demo(cfg: DemoConfig, data: Path, out: Path) -> dict[str, Any]:
         ),
     ):
         pack = mix_and_pack(out, name, tokenizer, sources, cpt_tokens)
-        runs[name] = train_run(out, name, pack, base_model, cfg.cpt_steps, 1e-3, texts)
+        runs[name] = train_run(out, name, pack, base_model, cfg.cpt_steps, CPT_LR, texts)
 
     curation("report", str(out))
     console.print(f"everything is under {out}/ (report: {out}/report/report.html)")

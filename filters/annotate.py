@@ -4,8 +4,10 @@ A sample is drawn from the shards, stratified by a column (``lang`` by default: 
 at least one doc). Every (document, task) is sent to the judge with the task's prompt template, with bounded
 concurrency. Answers go to an append-only JSONL cache keyed by doc id + task + judge model + prompt hash, so
 a rerun (after a kill, or with more tasks) only asks what is missing. The output ``labelled.parquet`` has the
-sample's ``id``, ``text``, stratum column and one integer column per task (null where no score could be
-parsed); ``curation classifier train --label-column edu`` reads it directly.
+sample's ``id``, ``text``, stratum column, ``url`` when the input has one (so that ``classifier train`` holds out
+by site) and one integer column per task: null where no score could be parsed. Such answers are counted per
+task in the summary, with a few of them shown, and are never read as 0; ``curation classifier train
+--label-column edu`` reads the file directly.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from curation.core import io
 from curation.core.config import StageConfig
 from curation.core.errors import CurationError
 from curation.core.executor import progress_bar
-from curation.core.schema import ANNOTATION_CACHE, ID, LANG, TEXT
+from curation.core.schema import ANNOTATION_CACHE, ID, LANG, TEXT, URL
 from curation.core.stage import Run, Stage
 from curation.core.stats import Stats
 from curation.filters.judges import ChatClient, LocalJudge, RequestFailed, parse_score
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 PROMPT_DIR = Path(__file__).parent / "prompts"
 LABELLED_FILE = "labelled.parquet"
 STAGE = "annotate"
+UNPARSED_EXAMPLES = 3  # answers without a readable score shown in the summary
 
 
 class AnnotateConfig(StageConfig):
@@ -115,7 +118,10 @@ def read_sample(cfg: AnnotateConfig) -> pl.DataFrame:
     require_columns(frame.columns, [TEXT, cfg.stratify_column], ", ".join(cfg.input))
     if ID not in frame.columns:
         frame = frame.with_columns(pl.col(TEXT).hash(seed=0).cast(pl.Utf8).alias(ID))
-    frame = frame.select(ID, TEXT, cfg.stratify_column).unique(ID, keep="first", maintain_order=True)
+    columns = [ID, TEXT, cfg.stratify_column]
+    if URL in frame.columns and URL != cfg.stratify_column:
+        columns.append(URL)
+    frame = frame.select(columns).unique(ID, keep="first", maintain_order=True)
     return stratified_sample(frame, cfg.stratify_column, cfg.sample_docs, cfg.seed).sort(ID)
 
 
@@ -175,11 +181,16 @@ class Annotate(Stage[AnnotateConfig]):
 
     def render(self, stats: dict[str, Any]) -> str:
         s = stats["summary"]
-        return (
+        lines = [
             f"judged {s['docs']:,} docs x {len(self.cfg.tasks)} tasks with {s['judge']}: "
-            f"{s['asked']:,} asked, {s['parse_failures']} parse failures, "
+            f"{s['asked']:,} asked, {s['parse_failures']} answers without a readable 0-5 score (null, not 0), "
             f"{s['requests_failed']} failed requests, {s['retries']} retries -> {s['labelled']}"
-        )
+        ]
+        if s["parse_failures"]:
+            by_task = ", ".join(f"{task} {n}" for task, n in s["parse_failures_by_task"].items() if n)
+            lines.append(f"unparsed answers by task: {by_task}; e.g.")
+            lines += [f"  {e['task']} {e['doc_id']}: ...{e['answer_end']!r}" for e in s["unparsed_examples"]]
+        return "\n".join(lines)
 
 
 def annotate(cfg: AnnotateConfig, stats: Stats) -> dict[str, Any]:
@@ -232,12 +243,16 @@ def annotate(cfg: AnnotateConfig, stats: Stats) -> dict[str, Any]:
                 stats.count("errors", outcome)
             bar.update(task_id, advance=1)
     labels: dict[str, list[int | None]] = {task: [] for task in cfg.tasks}
-    parse_failures = 0
+    unparsed: dict[str, int] = {task: 0 for task in cfg.tasks}
+    examples = []
     for doc_id in sample[ID].to_list():
         for task in cfg.tasks:
             entry = cache.entries.get(Cache.key(doc_id, task, judge.name, prompts[task]))
             labels[task].append(entry["score"] if entry else None)
-            parse_failures += bool(entry) and entry["score"] is None
+            if entry and entry["score"] is None:
+                unparsed[task] += 1
+                if len(examples) < UNPARSED_EXAMPLES:
+                    examples.append({"doc_id": doc_id, "task": task, "answer_end": entry["answer"][-200:]})
     labelled = sample.with_columns(pl.Series(task, values, dtype=pl.Int8) for task, values in labels.items())
     io.write_parquet(out / LABELLED_FILE, labelled.to_arrow())
     scored = {task: sum(v is not None for v in values) for task, values in labels.items()}
@@ -250,6 +265,8 @@ def annotate(cfg: AnnotateConfig, stats: Stats) -> dict[str, Any]:
         "asked": len(todo),
         "retries": judge.retries,
         "scored": scored,
-        "parse_failures": parse_failures,
+        "parse_failures": sum(unparsed.values()),
+        "parse_failures_by_task": unparsed,
+        "unparsed_examples": examples,
         "requests_failed": items.get("request_failed", 0),
     }

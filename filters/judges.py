@@ -1,28 +1,128 @@
 """LLM judges for annotation: an OpenAI-compatible chat-completions client and a local transformers causal LM.
 
-Both expose ``name`` and ``complete(prompt) -> str``; ``parse_score`` reads the 0-5 score from the answer
-(``Pontuação: 3``, ``Score: 3``...; the last such line wins) and returns ``None`` for a malformed answer.
+Both expose ``name`` and ``complete(prompt) -> str``; ``parse_score`` reads the 0-5 score from the answer in
+the formats LLMs write (JSON, ``Score: 3``, ``Score (0-5): 3``, ``Pontuação final: 4``, ``**3**/5``, a score
+after the reasoning...) in the languages of the prompts, and returns ``None`` when there is no unambiguous 0-5
+integer: such answers are counted as parse failures, never read as 0.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import threading
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from curation.core.errors import CurationError
 
-_SCORE = re.compile(r"(?:pontua[çc][ãa]o|score|puntuaci[óo]n|note|punteggio|bewertung)\W{0,5}([0-5])\b", re.I)
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
+# Words that name the score, in the prompt languages (en, pt, es, fr, de, it, nl, pl, ru, zh, ja, ko).
+_SCORE_WORDS = (
+    r"score|rating|grade|points?|total|answer|result"
+    r"|pontua[çc][ãa]o|nota|pontos|avalia[çc][ãa]o|resultado"
+    r"|puntuaci[óo]n|puntaje|calificaci[óo]n|valoraci[óo]n|puntos"
+    r"|note|[ée]valuation|bewertung|(?:gesamt)?punktzahl|punkte|wertung|ergebnis"
+    r"|punteggio|voto|valutazione|punti|beoordeling|punten|wynik|ocena|punkty"
+    r"|оценка|балл(?:ы|ов)?|итог"
+)
+_CJK_SCORE_WORDS = r"评分|得分|分数|總分|总分|スコア|点数|評価|得点|점수|평가"
+_POINTS = r"points?|pts?\.?|pontos?|puntos?|punti|punkte?|punten|punkty|балл(?:а|ов)?|分|点|점"
+_OUT_OF_5 = r"\(?\s*(?:/|out of|of|de|sobre|sur|von|su|из|op)\s*5\s*\)?"
+_NUMBER = r"[<\[]?\s*(?<![\d.])([0-5])(?![\d]|[.,]\d)\s*[>\])]?"
+_TAIL = rf"(?:\s*{_OUT_OF_5})?(?:\s*(?:{_POINTS}))?"
+_END = (
+    r"(?=[ \t]*(?:$|\n|[.,;!?)\]}。，！；]|\s[-–—]\s(?!\d)|\((?!\d)"
+    r"|\b(?:because|since|as|porque|pois|pues|car|weil|perché|так как)\b))"
+)
+_SEP = r"(?:[:=]|->|=>|→|[-–—]|\b(?:is|of|was|equals|é|de|es|est|ist|è|wynosi|составляет)\b|为|為|是|は)"
+_LABELLED = re.compile(
+    rf"(?:\b(?:{_SCORE_WORDS})|{_CJK_SCORE_WORDS})[\"'“”]?(?:\s*\([^()\n]{{0,30}}\))?"
+    rf"(?:(?:[ \t]+[^\W\d_]{{1,20}}){{0,4}}?\s*{_SEP}|)\s*{_NUMBER}{_TAIL}{_END}",
+    re.IGNORECASE | re.MULTILINE,
+)
+_FRACTION = re.compile(rf"(?<![\d.])([0-5])\s*{_OUT_OF_5}(?![\d./])", re.IGNORECASE)
+_BOXED = re.compile(r"\\boxed\{\s*([0-5])\s*\}")
+_LAST_LINE_BARE = re.compile(rf"^\W*([0-5])\W*$|\b([0-5])\s*(?:{_POINTS})\W*$", re.IGNORECASE)
+_THINKING = re.compile(r"<think(?:ing)?>.*?(?:</think(?:ing)?>|\Z)", re.DOTALL | re.IGNORECASE)
+_MARKUP = re.compile(r"[*`#]+")
+_JSON_EXCLUDE = re.compile(r"max|min|scale|range|possible|out_of|reason|justif|explan|criteri", re.IGNORECASE)
+_JSON_KEY = re.compile(rf"{_SCORE_WORDS}|{_CJK_SCORE_WORDS}", re.IGNORECASE)
 
-def parse_score(answer: str) -> int | None:
-    """The last ``<word for score>: N`` (N in 0-5) in ``answer``, else None."""
-    matches = _SCORE.findall(answer or "")
-    return int(matches[-1]) if matches else None
+
+def _score_value(value: Any) -> int | None:
+    """A JSON value as a 0-5 integer score: 3, 3.0, "3" or "3/5"."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and float(value).is_integer() and 0 <= value <= 5:
+        return int(value)
+    if isinstance(value, str):
+        match = re.fullmatch(rf"\s*([0-5])\s*(?:{_OUT_OF_5})?\s*", value, re.IGNORECASE)
+        return int(match.group(1)) if match else None
+    return None
+
+
+def _json_items(obj: Any) -> list[tuple[str, Any]]:
+    """(key, value) pairs of every object nested in ``obj``, in document order."""
+    if isinstance(obj, dict):
+        items = []
+        for key, value in obj.items():
+            items += [(str(key), value), *_json_items(value)]
+        return items
+    if isinstance(obj, list):
+        return [item for value in obj for item in _json_items(value)]
+    return []
+
+
+def _json_score(answer: str) -> int | None:
+    """The score field of the last JSON object in ``answer`` that has one (a key naming a score, 0-5)."""
+    decoder = json.JSONDecoder()
+    found = None
+    start = answer.find("{")
+    while start != -1:
+        try:
+            obj, end = decoder.raw_decode(answer, start)
+        except ValueError:
+            start = answer.find("{", start + 1)
+            continue
+        scores = [
+            (key, _score_value(value))
+            for key, value in _json_items(obj)
+            if _JSON_KEY.search(key) and not _JSON_EXCLUDE.search(key)
+        ]
+        scores = [(key, v) for key, v in scores if v is not None]
+        final = [v for key, v in scores if re.search(r"final|total|overall", key, re.IGNORECASE)]
+        if final or scores:
+            found = (final or [v for _, v in scores])[-1]
+        start = answer.find("{", end)
+    return found
+
+
+def parse_score(answer: str | None) -> int | None:
+    """The 0-5 integer score in a judge's answer, else None (never 0 for "no score").
+
+    In order: a JSON object's score field; ``\\boxed{N}``; the last labelled score (``Score: 3``,
+    ``Score (0-5): 3``, ``Pontuação final: 4``, ``a score of 3.``, ``评分：3分``...); the last ``N/5`` or
+    ``N out of 5``; the last line being only a score (``3``, ``**3**``) or ending in ``N points``. Reasoning
+    inside ``<think>`` blocks is skipped. A decimal (3.5), a range (2-3) or a number above 5 is no score.
+    """
+    text = unicodedata.normalize("NFKC", answer or "")
+    text = _THINKING.sub(" ", text)
+    json_score = _json_score(text)
+    if json_score is not None:
+        return json_score
+    text = _MARKUP.sub("", text)
+    for pattern in (_BOXED, _LABELLED, _FRACTION):
+        matches = pattern.findall(text)
+        if matches:
+            return int(matches[-1])
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    match = _LAST_LINE_BARE.search(lines[-1]) if lines else None
+    return int(match.group(1) or match.group(2)) if match else None
 
 
 class RequestFailed(Exception):

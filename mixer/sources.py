@@ -107,3 +107,22 @@ def load_documents(path: str, opts: ReadOptions) -> tuple[list[str], np.ndarray]
         return texts, np.ones(len(texts), dtype=np.float64)
     values = df.get_column(opts.upweight_by).cast(pl.Float64).fill_null(1.0).to_numpy()
     return texts, np.maximum(values, 0.0) ** opts.upweight_power
+
+
+def read_texts(paths: list[str], opts: ReadOptions, max_bytes: int | None = None) -> list[str]:
+    """The documents of a source's files in sorted file order (filter applied, columns checked), cut to
+    ``max_bytes`` UTF-8 bytes in total (the last document truncated at a character boundary)."""
+    texts: list[str] = []
+    total = 0
+    for path in sorted(source_files(paths, opts.source)):
+        check_columns(path, opts)
+        for text in load_documents(path, opts)[0]:
+            size = len(text.encode("utf-8"))
+            if max_bytes is not None and total + size > max_bytes:
+                text = text.encode("utf-8")[: max_bytes - total].decode("utf-8", errors="ignore")
+                size = len(text.encode("utf-8"))
+            texts.append(text)
+            total += size
+            if max_bytes is not None and total >= max_bytes:
+                return texts
+    return texts

@@ -9,8 +9,16 @@ Example ``train.yaml`` (continue a pretrained model on a packed pt + en-replay m
     global_batch_tokens: 524288        # = seq_len x micro_batch_size x accumulation x ranks
     micro_batch_size: 8
     schedule: {kind: wsd, lr: 3.0e-4, min_lr: 3.0e-5, warmup_steps: 100, decay_steps: 400}
-    checkpoint: {every_steps: 200}
+    checkpoint: {every_steps: 200, keep_last: 3}   # output may be a URL (s3://bucket/runs/cpt-pt)
     eval: {every_steps: 100, sets: {pt: [heldout/pt/*.txt], en: [heldout/en.jsonl.gz]}}
+    ema_decay: 0.999                   # also evaluate and export an EMA of the weights
+
+A cooldown branched from a checkpoint of that run's stable phase (one stable run, several cooldowns)::
+
+    init_from: runs/cpt-pt/checkpoints/step_00001200
+    output: runs/cpt-pt-cooldown-1200
+    max_steps: 1400
+    schedule: {kind: wsd, lr: 3.0e-4, min_lr: 3.0e-5, warmup_steps: 100, decay_steps: 200}
 """
 
 from __future__ import annotations
@@ -41,7 +49,11 @@ class ModelConfig(StrictModel):
         None,
         description="Or a new model from config keys: hidden_size=64 ... (model_type defaults to llama).",
     )
-    attn_implementation: str = Field("sdpa", description="sdpa, eager or flash_attention_2.")
+    attn_implementation: str = Field(
+        "sdpa",
+        description="sdpa, eager, flex_attention, flash_attention_2 (flash-attn package) or varlen "
+        "(PyTorch's flash varlen kernel, CUDA).",
+    )
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward.")
     compile: bool = Field(False, description="torch.compile the model.")
 
@@ -66,6 +78,17 @@ class CheckpointConfig(StrictModel):
     every_steps: int = Field(0, ge=0, description="Checkpoint every N steps (0: only at the end).")
     keep_last: int = Field(2, ge=1, description="Checkpoints to keep.")
     final: bool = Field(True, description="Checkpoint at the end of the job (needed to resume it).")
+    format: Literal["auto", "full", "sharded"] = Field(
+        "auto",
+        description="sharded: each rank writes its shards (torch.distributed.checkpoint); full: rank 0 "
+        "writes whole state dicts; auto: sharded under FSDP, full otherwise.",
+        json_schema_extra=RUNTIME,
+    )
+    async_save: bool = Field(
+        True,
+        description="Sharded checkpoints are written in the background while training goes on.",
+        json_schema_extra=RUNTIME,
+    )
 
 
 class EvalConfig(StrictModel):
@@ -81,6 +104,16 @@ class EvalConfig(StrictModel):
         default_factory=list, description="lm-evaluation-harness tasks on the export."
     )
     lm_eval_limit: int | None = Field(None, description="Examples per lm-eval task.")
+
+
+class EmbeddingWarmupConfig(StrictModel):
+    """Vocabulary-adaptation warm-up: the first steps train only the token embeddings (and LM head)."""
+
+    steps: int = Field(0, ge=0, description="Steps that train only embeddings and head (0: off).")
+    scope: Literal["new_rows", "embeddings"] = Field(
+        "new_rows",
+        description="new_rows: only the rows `curation vocab extend` added; embeddings: all their rows.",
+    )
 
 
 class TrainConfig(StageConfig):
@@ -103,6 +136,17 @@ class TrainConfig(StageConfig):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     intra_doc_mask: bool = Field(True, description="Attend only within each packed document.")
     resume: bool = Field(False, description="Continue from the latest checkpoint.", json_schema_extra=RUNTIME)
+    init_from: str | None = Field(
+        None,
+        description="Start from a checkpoint of another run (weights, optimiser, EMA, step, data position), "
+        "e.g. a cooldown from the stable phase of a WSD run.",
+    )
+    ema_decay: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Keep an EMA of the weights with this decay per step (0: off); evaluated and exported.",
+    )
     seed: int = Field(0, description="Random seed.")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto, cpu or cuda.", json_schema_extra=RUNTIME
@@ -123,3 +167,4 @@ class TrainConfig(StageConfig):
     )
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.", json_schema_extra=RUNTIME)
     export: bool = Field(True, description="save_pretrained at the end.")
+    embedding_warmup: EmbeddingWarmupConfig = Field(default_factory=EmbeddingWarmupConfig)

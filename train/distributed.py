@@ -1,5 +1,8 @@
 """Process-group set-up under ``torchrun`` (NCCL on GPU, gloo on CPU) and model wrapping: DDP, or FSDP2
-(``torch.distributed.fsdp.fully_shard``, one unit per decoder layer, bf16 params with fp32 reductions)."""
+(``torch.distributed.fsdp.fully_shard``, one unit per decoder layer, bf16 params with fp32 reductions).
+
+A process started by ``torchrun`` joins a process group even when it is the only rank, so FSDP2 and its
+sharded checkpoints run on a single GPU too; a plain ``curation train`` is one process without a group."""
 
 from __future__ import annotations
 
@@ -17,14 +20,11 @@ class DistContext:
     world_size: int = 1
     local_rank: int = 0
     device: str = "cpu"
+    distributed: bool = False  # in a process group (started by torchrun)
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
 
     def barrier(self) -> None:
         if self.distributed:
@@ -57,12 +57,11 @@ def resolve_device(preference: str) -> str:
 
 
 def setup_distributed(device_preference: str) -> DistContext:
-    """Join the process group when started by torchrun (``WORLD_SIZE`` > 1); otherwise a single process."""
+    """Join the process group when started by torchrun (``RANK`` is set); otherwise a single process."""
     import torch
 
     device = resolve_device(device_preference)
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
+    if "RANK" not in os.environ:
         return DistContext(device=device)
     import torch.distributed as tdist
 
@@ -73,7 +72,11 @@ def setup_distributed(device_preference: str) -> DistContext:
     if not tdist.is_initialized():
         tdist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
     return DistContext(
-        rank=tdist.get_rank(), world_size=tdist.get_world_size(), local_rank=local_rank, device=device
+        rank=tdist.get_rank(),
+        world_size=tdist.get_world_size(),
+        local_rank=local_rank,
+        device=device,
+        distributed=True,
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curation.core import io
@@ -49,32 +48,51 @@ def mfu(
 
 
 class MetricsLog:
-    """Append-only JSONL, one record per logged step or eval; on resume, records after the checkpoint go."""
+    """JSONL, one record per logged step or eval; on resume, records after the checkpoint (and a line a kill
+    cut short) go. Locally each record is appended at once; an object store has no append, so there the file
+    is rewritten by :meth:`flush` (at every checkpoint and at the end: what a kill loses after the last
+    checkpoint, a resume would drop anyway)."""
 
-    def __init__(self, path: str | os.PathLike[str], resume_step: int | None) -> None:
-        self.path = Path(path)
-        if resume_step is None:
-            self.path.unlink(missing_ok=True)
-        elif self.path.exists():
-            kept = [
-                line
-                for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= resume_step
+    def __init__(self, path: str, resume_step: int | None) -> None:
+        self.path = path
+        self.remote = io.is_remote(path)
+        self.lines: list[str] = []
+        if resume_step is not None and io.exists(path):
+            self.lines = [
+                line + "\n"
+                for line in io.read_text(path).splitlines()
+                if (record := _parse(line)) is not None and record["step"] <= resume_step
             ]
-            io.write_text(self.path, "".join(line + "\n" for line in kept))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        io.write_text(path, "".join(self.lines))
+        if not self.remote:
+            self.lines = []
 
     def write(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        line = json.dumps(record) + "\n"
+        if self.remote:
+            self.lines.append(line)
+            return
+        with open(io.local_path(self.path), "a", encoding="utf-8") as f:
+            f.write(line)
+
+    def flush(self) -> None:
+        if self.remote:
+            io.write_text(self.path, "".join(self.lines))
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
 
 
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl ([] when there is none)."""
-    path = Path(path)
-    if not path.exists():
+    """The records of a metrics.jsonl, local or remote ([] when there is none)."""
+    path = os.fspath(path)
+    if not io.exists(path):
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in io.read_text(path).splitlines() if line.strip()]
 
 
 def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike[str], title: str) -> None:

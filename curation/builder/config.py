@@ -25,16 +25,78 @@ class ExtractConfig(StrictModel):
     max_html_depth: int = Field(1000, description="Skip pages nested deeper (parsers slow down sharply).")
 
 
+# Languages CLD2 may report for a page of the target (close relatives LID systems confuse): a page whose cld2
+# record lists one of them is not skipped on cld2's word alone but goes to the quick-text check.
+CONFUSABLE_LANGUAGES: dict[str, list[str]] = {
+    "es": ["gl", "ca", "pt", "ast", "an"],
+    "pt": ["gl", "es"],
+    "gl": ["es", "pt"],
+    "ca": ["es", "oc"],
+    "no": ["nb", "nn", "da", "sv"],
+    "nb": ["no", "nn", "da", "sv"],
+    "nn": ["no", "nb", "da", "sv"],
+    "da": ["no", "nb", "nn", "sv"],
+    "sv": ["no", "nb", "nn", "da"],
+    "id": ["ms"],
+    "ms": ["id"],
+    "hr": ["sr", "bs"],
+    "sr": ["hr", "bs"],
+    "bs": ["hr", "sr"],
+    "cs": ["sk"],
+    "sk": ["cs"],
+    "ru": ["uk", "be", "bg"],
+    "uk": ["ru", "be"],
+    "be": ["ru", "uk"],
+    "bg": ["ru", "mk"],
+    "zh": ["ja"],
+    "ja": ["zh"],
+    "en": ["sco"],
+    "de": ["lb"],
+    "nl": ["af"],
+    "af": ["nl"],
+}
+
+
 class PreselectConfig(StrictModel):
-    """Cheap language pre-selection before trafilatura (on by default with a single target language)."""
+    """Cheap language pre-selection before extraction (on by default, for one or several target languages).
+
+    Permissive by design: a page skips extraction only when every signal points away from every target. In
+    order: Common Crawl's ``languages-cld2`` record lists a target -> extract; ``Content-Language`` or
+    ``<html lang>`` names one -> extract; a reliable cld2 record that saw enough text and lists only languages
+    unrelated to the targets -> skip (the page is never decoded); anything else (no record, no language,
+    unreliable, little text, a confusable language) -> the quick-text check: fastText on a fast plain-text
+    rendering, a target among its top guesses passes.
+    """
 
     enabled: bool = Field(
-        True, description="Skip extraction of pages no cheap signal places in the language."
+        True, description="Skip extraction of pages no cheap signal places in a target language."
+    )
+    cld2: bool = Field(
+        True, description="Use Common Crawl's languages-cld2 record: it passes or skips most pages unparsed."
+    )
+    cld2_min_text_bytes: int = Field(
+        1000, description="A cld2 record that saw less text than this never skips a page alone."
+    )
+    confusable: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in CONFUSABLE_LANGUAGES.items()},
+        description="Per target, languages cld2 may report instead of it: such pages get the quick-text check.",
+    )
+    trust_markup: bool = Field(
+        True, description="<html lang> or Content-Language naming the target pass a page."
     )
     max_chars: int = Field(1500, description="Characters of the quick text rendering given to fastText.")
     lid_top_k: int = Field(5, description="fastText guesses considered on the quick text.")
     min_target_prob: float = Field(0.02, description="Lowest probability of the target among them.")
-    trust_markup: bool = Field(True, description="<html lang>, Content-Language and CC's cld2 count.")
+
+    @field_validator("confusable", mode="before")
+    @classmethod
+    def _normalise_codes(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v
+        return {
+            normalise_target(str(k)): [normalise_target(str(c)) for c in ([c] if isinstance(c, str) else c)]
+            for k, c in v.items()
+        }
 
 
 class BuildConfig(StageConfig, ParallelConfig):
@@ -85,7 +147,3 @@ class BuildConfig(StageConfig, ParallelConfig):
     @classmethod
     def _as_list(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
-
-    @property
-    def preselect_active(self) -> bool:
-        return self.preselect.enabled and len(self.lang) == 1

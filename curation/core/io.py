@@ -295,11 +295,17 @@ def publish_dir(local_dir: str, dest: str) -> None:
         shutil.rmtree(local_path(dest), ignore_errors=True)
         os.replace(local_dir, local_path(dest))
         return
+    copy_dir_into(local_dir, dest)
+    shutil.rmtree(local_dir, ignore_errors=True)
+
+
+def copy_dir_into(local_dir: str, dest: str) -> None:
+    """Write every file of a local folder under ``dest`` (a local path or a URL), keeping what else is there."""
     for root, _, names in os.walk(local_dir):
         for name in names:
             path = os.path.join(root, name)
-            write_bytes(join(dest, os.path.relpath(path, local_dir)), open(path, "rb").read())
-    shutil.rmtree(local_dir, ignore_errors=True)
+            with open(path, "rb") as f:
+                write_bytes(join(dest, os.path.relpath(path, local_dir)), f.read())
 
 
 def read_cc_paths(listing: str, base_url: str, limit: int | None) -> list[str]:

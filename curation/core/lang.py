@@ -1,7 +1,9 @@
 """Language codes: one normal form everywhere, ISO 639-1 where the language has one, else ISO 639-3.
 
 Users and models write languages many ways (``PT``, ``pt-BR``, ``por``, ``__label__por_Latn``, ``zh-Hans``);
-every one of them is normalised here, once, against datatrove's table of 2,000+ ISO 639-3 languages.
+every one of them is normalised here, once, against datatrove's table of 2,000+ ISO 639-3 languages. The
+withdrawn ISO 639-1 codes that CLD2 (Common Crawl's ``languages-cld2``) still writes (``iw``, ``jw``, ``in``...)
+map to today's codes, so cld2, fastText and ``<html lang>`` can be compared.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from curation.core.errors import CurationError
 
 UNDETERMINED = "und"  # BCP-47 / ISO 639-2 code for "language not identified"
 _SUBTAG_SPLIT = re.compile(r"[-_]")
+# Withdrawn or non-standard primary subtags still written by CLD2 and old markup, and CLD2's "unknown".
+_ALIASES = {"iw": "he", "jw": "jv", "in": "id", "ji": "yi", "mo": "ro", "un": UNDETERMINED}
 
 
 @cache
@@ -28,8 +32,9 @@ def _tables() -> tuple[dict[str, str], frozenset[str]]:
 
 
 def primary_subtag(code: str) -> str:
-    """``__label__pt`` -> ``pt``; ``por_Latn`` -> ``por``; ``zh-Hans`` -> ``zh`` (lower case)."""
-    return _SUBTAG_SPLIT.split(code.strip().removeprefix("__label__"))[0].lower()
+    """``__label__pt`` -> ``pt``; ``por_Latn`` -> ``por``; ``zh-Hans`` -> ``zh``; ``iw`` -> ``he`` (lower case)."""
+    sub = _SUBTAG_SPLIT.split(code.strip().removeprefix("__label__"))[0].lower()
+    return _ALIASES.get(sub, sub)
 
 
 def normalise(code: str) -> str:

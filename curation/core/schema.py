@@ -93,3 +93,7 @@ CHECKPOINT_MODEL_FILE = "model.pt"
 CHECKPOINT_OPTIMIZER_FILE = "optimizer.pt"
 CHECKPOINT_STATE_FILE = "trainer_state.json"
 CHECKPOINT_RNG_FILE = "rng_rank{rank}.pt"
+
+# --- `curation vocab extend`: the record it leaves beside the extended model and tokenizer
+VOCAB_EXTENSION_FILE = "vocab_extension.json"
+FERTILITY_FILE = "fertility.json"  # `curation vocab report`

@@ -75,7 +75,7 @@ def funnel_section(stages: Sequence[StageRun]) -> Section:
 
 def languages_section(stages: Sequence[StageRun]) -> Section:
     builds = of_command(stages, "build") or list(stages)
-    every_page = merged_counter(builds, "languages_preselect")  # quick LID on every HTML page
+    every_page = merged_counter(builds, "languages_preselect")  # pre-selection: every HTML page, mostly cld2
     seen, kept = merged_counter(builds, "languages"), merged_counter(builds, "kept_languages")
     if not seen and not kept and not every_page:
         return not_run("languages", "Languages seen", "no language counts (curation build)")
@@ -92,10 +92,10 @@ def languages_section(stages: Sequence[StageRun]) -> Section:
         for lang in langs
     ]
     top = langs[:30]
-    series = {"every page (quick LID)": [every_page.get(x, 0) for x in top]} if every_page else {}
+    series = {"every page (pre-selection)": [every_page.get(x, 0) for x in top]} if every_page else {}
     series.update({"extracted (LID)": [seen.get(x, 0) for x in top], "kept": [kept.get(x, 0) for x in top]})
     svg = bars_svg(top, series, "documents per language (top 30)", "documents")
-    header = ("language", "every page (quick LID)", "share", "extracted (LID)", "kept")
+    header = ("language", "every page (pre-selection)", "share", "extracted (LID)", "kept")
     return Section("languages", "Languages seen", plot(svg) + table(header, rows))
 
 

@@ -1,5 +1,6 @@
 """`classifier annotate` against a real chat-completions HTTP server on 127.0.0.1 that answers with the real
-LLM-judge labels of the documents, and injects 429/500 errors and malformed answers."""
+LLM-judge labels of the documents, in the varied formats LLMs write, and injects 429/500 errors and answers
+without a score; and the answer parser on a fixture of answer formats (``judge_answer_formats.yaml``)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import hashlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 
 from curation.core.errors import CurationError
-from curation.core.schema import ANNOTATION_CACHE, ID, LANG, TEXT
+from curation.core.schema import ANNOTATION_CACHE, ID, LANG, TEXT, URL
 from curation.filters.annotate import LABELLED_FILE, Annotate
 from curation.filters.judges import parse_score
 from curation.filters.training import ClassifierTrain
@@ -22,10 +25,29 @@ TASK_MARKERS = {"edu": "valor educacional", "stem": "CTEM", "toxicity": "ofensiv
 LABEL_FIELD = {"edu": "edu", "stem": "stem", "toxicity": "toxic"}
 
 
+FORMATS = yaml.safe_load((Path(__file__).parent / "judge_answer_formats.yaml").read_text(encoding="utf-8"))
+# How the test server words a score (the shapes of the fixture, filled with the document's real label) ...
+ANSWER_TEMPLATES = (
+    "O texto ... coerente.\nPontuação: {s}",
+    "The extract is coherent.\nScore (0-5): {s}",
+    "Justificativa: ...\n\nPontuação final: {s}",
+    "Overall a mixed page.\n\n**{s}**/5",
+    '```json\n{{"reasoning": "...", "score": {s}}}\n```',
+    "<think>Criterion 1: 1 point. Criterion 2...</think>\nEducational score: {s}",
+    "Considering everything, I would give this extract a score of {s}.",
+)
+# ... and answers that hold no score: they must be counted, and stored as null, not 0
+NO_SCORE = [f["answer"] for f in FORMATS if f["score"] is None and f["answer"]]
+
+
 def fault(text: str) -> str | None:
     """Which fault a document triggers (deterministic from its text)."""
     bucket = int(hashlib.md5(text.encode()).hexdigest(), 16) % 10
     return {0: "429", 1: "500", 2: "malformed", 3: "bad_json"}.get(bucket)
+
+
+def _pick(text: str, task: str, options: list | tuple) -> str:
+    return options[int(hashlib.md5(f"{task}{text}".encode()).hexdigest(), 16) % len(options)]
 
 
 class JudgeServer:
@@ -73,7 +95,10 @@ class JudgeServer:
         if kind == "bad_json":
             return 200, b"not json"
         label = self.labels[document][LABEL_FIELD[task]]
-        content = "Sem nota." if kind == "malformed" else f"O texto ... coerente.\nPontuação: {label}"
+        if kind == "malformed":
+            content = _pick(document, task, NO_SCORE)
+        else:
+            content = _pick(document, task, ANSWER_TEMPLATES).format(s=label)
         return 200, json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
 
 
@@ -106,10 +131,16 @@ def _config(server, shards_dir, out, **kw) -> dict:
     return {**base, **kw}
 
 
-def test_parse_score_reads_the_last_score_line():
-    assert parse_score("Pontuação: 2\n... afinal, Pontuação: 4") == 4
-    assert parse_score("Educational score: 3") == 3
-    assert parse_score("Sem nota.") is None and parse_score("Pontuação: 7") is None
+@pytest.mark.parametrize("case", FORMATS, ids=[f["format"] for f in FORMATS])
+def test_parse_score_reads_the_formats_llms_write(case):
+    assert parse_score(case["answer"]) == case["score"]
+
+
+def test_answer_fixture_covers_the_issue_formats():
+    answers = {f["answer"].splitlines()[-1] if f["answer"] else "" for f in FORMATS}
+    for required in ("Score (0-5): 3", "Pontuação final: 4", "**2**/5", '{"score": 3}', "Score: 0"):
+        assert any(required in a for a in answers), required
+    assert len(NO_SCORE) >= 8 and sum(f["score"] is not None for f in FORMATS) >= 40
 
 
 def test_annotate_retries_counts_failures_and_resumes(tmp_path, server, shards_dir, labels_path, monkeypatch):
@@ -120,13 +151,17 @@ def test_annotate_retries_counts_failures_and_resumes(tmp_path, server, shards_d
     assert summary["labelled"] == str(out / LABELLED_FILE)
     labelled = pl.read_parquet(out / LABELLED_FILE)
     truth = {r["doc_id"]: r for r in pl.read_ndjson(labels_path).to_dicts()}
-    assert labelled.height == 100 and set(labelled.columns) == {ID, TEXT, LANG, "edu", "stem"}
+    assert labelled.height == 100 and set(labelled.columns) == {ID, TEXT, LANG, URL, "edu", "stem"}
     all_langs = set(pl.read_ndjson(labels_path)[LANG].to_list())
     assert set(labelled[LANG].to_list()) == all_langs  # stratified: every language drawn
     faults = [fault(t[:4000]) for t in labelled[TEXT].to_list()]
     assert {"429", "500", "malformed", "bad_json"} <= set(faults)
     assert summary["retries"] == 2 * sum(f in ("429", "500") for f in faults)
-    assert summary["parse_failures"] == 2 * sum(f in ("malformed", "bad_json") for f in faults)
+    unreadable = sum(f in ("malformed", "bad_json") for f in faults)
+    assert summary["parse_failures"] == 2 * unreadable
+    assert summary["parse_failures_by_task"] == {"edu": unreadable, "stem": unreadable}
+    shown = summary["unparsed_examples"]
+    assert len(shown) == 3 and all(e["answer_end"] in ["", *NO_SCORE] for e in shown)
     assert summary["requests_failed"] == 0 and summary["asked"] == 200
     for row, kind in zip(labelled.iter_rows(named=True), faults, strict=True):
         if kind in ("malformed", "bad_json"):
@@ -145,11 +180,12 @@ def test_annotate_retries_counts_failures_and_resumes(tmp_path, server, shards_d
     assert annotate(**_config(server, shards_dir, out))["asked"] == 150
     assert pl.read_parquet(out / LABELLED_FILE).equals(labelled)
 
-    # the output is what `classifier train` accepts
+    # the output is what `classifier train` accepts, and it holds out by site
     report = ClassifierTrain.call(
         task="edu", data=str(out / LABELLED_FILE), label_column="edu", output=str(tmp_path / "model")
     )["summary"]
     assert report["train_rows"] + report["test_rows"] == labelled["edu"].drop_nulls().len()
+    assert report["split"]["split"] == "site"
 
 
 def test_exhausted_retries_are_counted_and_redone_on_resume(tmp_path, server, shards_dir, monkeypatch):
@@ -171,6 +207,8 @@ def test_bad_api_key_is_a_user_error(tmp_path, server, shards_dir, monkeypatch):
 
 
 def test_local_causal_lm_judge_runs_and_counts_failures(tmp_path, tiny_llama_dir, shards_dir):
+    """A random causal LM judges 3 documents: every answer is cached, parsed like an API answer, and one without
+    a score is counted and left null, never 0."""
     summary = annotate(
         input=[str(shards_dir)],
         output=str(tmp_path),
@@ -180,8 +218,16 @@ def test_local_causal_lm_judge_runs_and_counts_failures(tmp_path, tiny_llama_dir
         max_doc_chars=300,
         stratify_column="source",
     )
-    assert summary["asked"] == 3
-    assert (
-        summary["scored"]["edu"] + summary["parse_failures"] == 3
-    )  # a random model rarely writes "Pontuação: N"
-    assert pl.read_parquet(tmp_path / LABELLED_FILE).height == 3
+    assert summary["asked"] == 3 and summary["judge"] == tiny_llama_dir.name
+    entries = [json.loads(line) for line in (tmp_path / ANNOTATION_CACHE).read_text().splitlines()]
+    assert len(entries) == 3 and all(
+        e["judge"] == tiny_llama_dir.name and e["answer"].strip() for e in entries
+    )
+    assert all(e["score"] == parse_score(e["answer"]) for e in entries)
+    failed = [e for e in entries if e["score"] is None]
+    assert summary["parse_failures"] == len(failed) == summary["parse_failures_by_task"]["edu"]
+    assert summary["scored"]["edu"] == 3 - len(failed)
+    labelled = pl.read_parquet(tmp_path / LABELLED_FILE)
+    by_id = {e["doc_id"]: e["score"] for e in entries}
+    assert labelled.height == 3 and labelled["edu"].to_list() == [by_id[i] for i in labelled[ID].to_list()]
+    assert [e["answer_end"] for e in summary["unparsed_examples"]] == [e["answer"][-200:] for e in failed][:3]

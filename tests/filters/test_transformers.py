@@ -10,7 +10,6 @@ from curation.core.schema import CLASSIFIER_HELDOUT
 from curation.filters.card import ClassifierCard
 from curation.filters.scoring import backend_of, load_scorer
 from curation.filters.training import ClassifierTrain
-from tests.filters.conftest import TOLD_LABEL_SQL
 
 
 def test_hf_dir_scores_like_fasttext_interface(tiny_bert_dir, labels_path):
@@ -39,25 +38,34 @@ def test_regression_head_is_a_regression_card(tmp_path, tiny_bert_dir, data_dir)
     assert scorer.score(["Uma frase.", "Outra frase mais longa."]).shape == (2,)
 
 
-def test_finetune_encoder_writes_a_transformers_classifier(tmp_path, tiny_bert_dir, told_sample):
-    small = tmp_path / "told_400.csv"
-    pl.read_csv(told_sample).head(400).write_csv(small)
+def test_finetune_learns_a_real_signal_and_writes_a_transformers_classifier(
+    tmp_path, tiny_bert_dir, labels_path
+):
+    """English or not, on the real web documents held out by site: a random 2-layer encoder is at chance, the
+    fine-tuned one must separate them (a fine-tune that does not update or save the weights cannot)."""
+    from sklearn.metrics import roc_auc_score
+
     out = tmp_path / "ft"
     report = ClassifierTrain.call(
-        task="toxicity",
-        data=str(small),
-        label_sql=TOLD_LABEL_SQL,
+        task="english",
+        data=str(labels_path),
+        label_sql="lang = 'en'",
         output=str(out),
         backend="transformers",
         encoder=str(tiny_bert_dir),
-        params={"epochs": 1, "batch_size": 16, "max_tokens": 64},
+        params={"epochs": 3, "batch_size": 16, "max_tokens": 64, "lr": 1e-3},
     )["summary"]
     card = ClassifierCard.load(out)
-    assert card.backend == "transformers" and card.model_file == "model"
-    assert report["roc_auc"] is not None and report["test_rows"] == 80
+    assert card.backend == "transformers" and card.model_file == "model" and card.positive_label == "1"
+    assert report["split"]["split"] == "site" and report["test_rows"] > 40
     heldout = pl.read_parquet(out / CLASSIFIER_HELDOUT)
+    truth = (heldout["label"] == "1").to_numpy()
+    assert 0.2 < truth.mean() < 0.9  # both classes held out
+    untrained = roc_auc_score(truth, load_scorer(str(tiny_bert_dir)).score(heldout["text"].to_list()))
+    assert abs(untrained - 0.5) < 0.25 and report["roc_auc"] >= 0.9 > untrained + 0.15
     rescored = load_scorer(str(out)).score(heldout["text"].to_list())
     assert np.allclose(rescored, heldout["score"].to_numpy(), atol=1e-5)
+    assert roc_auc_score(truth, rescored) == pytest.approx(report["roc_auc"])
 
 
 @pytest.mark.gpu

@@ -19,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.core.schema import WARC_PATH
+
 SEQ_LEN = 64
 TOTAL_TOKENS = 30_000
 
@@ -33,7 +35,7 @@ def _value(v: Any) -> Any:
 
 def table_digest(files: list[Path], exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     """Rows (sorted by id) and schema (sorted by column name) of Parquet ``files``, as one sha256; columns in
-    ``exclude`` are left out."""
+    ``exclude`` are left out, and WARC paths count by file name (the data folder's location is not an output)."""
     tables = [pq.read_table(f) for f in sorted(files)]
     if not tables:
         return {"rows": 0, "sha256": None}
@@ -43,6 +45,8 @@ def table_digest(files: list[Path], exclude: tuple[str, ...] = ()) -> dict[str, 
     h = hashlib.sha256()
     h.update(json.dumps([(n, str(table.schema.field(n).type)) for n in names]).encode())
     for row in table.to_pylist():
+        if row.get(WARC_PATH):
+            row[WARC_PATH] = Path(row[WARC_PATH]).name
         h.update(json.dumps([_value(row[n]) for n in names], ensure_ascii=False).encode())
     return {"rows": table.num_rows, "sha256": h.hexdigest()}
 

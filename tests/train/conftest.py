@@ -3,10 +3,17 @@ mixer's own API (`curation mix` + `curation pack`), and the tiny Llama config.""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from curation.train.config import TINY_LLAMA
 
@@ -117,6 +124,63 @@ def tiny_config(packed: Path, output: Path, **overrides: Any) -> dict[str, Any]:
     }
     cfg.update(overrides)
     return cfg
+
+
+def train_command(cfg: dict[str, Any], tmp_path: Path, nproc: int | None = None) -> list[str]:
+    """`curation train --config` on ``cfg`` (written beside ``tmp_path``), under torchrun with ``nproc``
+    ranks (gloo on CPU) when given."""
+    config = tmp_path / f"{Path(cfg['output']).name}.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    launcher = (
+        ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)] if nproc else []
+    )
+    return [sys.executable, *launcher, "-m", "curation.cli", "train", "--config", str(config)]
+
+
+def start(command: list[str], gpu: bool = False, **kwargs: Any) -> subprocess.Popen:
+    """In a session of its own, so that a kill reaches torchrun and all its workers; GPUs hidden unless
+    ``gpu``."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **({} if gpu else {"CUDA_VISIBLE_DEVICES": ""})}
+    return subprocess.Popen(command, env=env, text=True, start_new_session=True, **kwargs)
+
+
+def torchrun(cfg: dict[str, Any], tmp_path: Path, nproc: int = 2, gpu: bool = False) -> list[dict[str, Any]]:
+    """Run `curation train` under torchrun to the end; returns the run's metrics records."""
+    from curation.train.metrics import read_metrics
+
+    proc = start(train_command(cfg, tmp_path, nproc), gpu, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _, stderr = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    assert proc.returncode == 0, stderr[-3000:]
+    return read_metrics(Path(cfg["output"]) / "metrics.jsonl")
+
+
+def logged_steps(output: str | Path) -> int:
+    path = Path(output) / "metrics.jsonl"
+    return path.read_text().count('"loss"') if path.exists() else 0
+
+
+def kill_during(
+    cfg: dict[str, Any], tmp_path: Path, at_step: int, delay: float, nproc: int | None = None
+) -> int:
+    """Start `curation train`, SIGKILL it (and, under torchrun, its workers) ``delay`` seconds after it logs
+    step ``at_step``; returns the steps it had logged when it died."""
+    proc = start(train_command(cfg, tmp_path, nproc), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    try:
+        while logged_steps(cfg["output"]) < at_step:
+            assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before step {at_step}"
+            assert time.monotonic() < deadline, "timed out waiting for the run"
+            time.sleep(0.002)
+        time.sleep(delay)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return logged_steps(cfg["output"])
 
 
 @pytest.fixture(autouse=True)

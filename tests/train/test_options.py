@@ -56,3 +56,40 @@ def test_bits_per_byte_is_nats_over_ln2_bytes(packed: Path) -> None:
         mean_nats = model(input_ids=ids, labels=ids).loss.item()
     expected = mean_nats * (ids.shape[1] - 1) / (math.log(2) * len(text.encode("utf-8")))
     assert bits_per_byte(model, tokenizer, [text], seq_len=64) == pytest.approx(expected, rel=1e-5)
+
+
+def test_varlen_lengths_follow_the_packed_documents(packed: Path) -> None:
+    """The varlen kernel's cumulative lengths (taken on the host) are the documents of the flattened batch;
+    the kernel itself needs CUDA (tests/train/test_gpu.py)."""
+    from curation.mixer.dataset import PackedDataset
+    from curation.train.model import document_lengths
+
+    ds = PackedDataset(packed)
+    split = [ds[i] for i in range(len(ds)) if int(ds[i]["doc_ids"].max()) >= 1][:8]
+    rows = split + [ds[i] for i in range(4)]  # rows with document boundaries, and rows of one document
+    lengths = document_lengths(torch.stack([r["position_ids"] for r in rows]))
+    expected = [int(n) for r in rows for n in torch.bincount(r["doc_ids"]) if n]
+    assert lengths["cu_seq_lens_q"].diff().tolist() == expected and len(expected) > len(rows)
+    assert lengths["max_length_q"] == max(expected) and lengths["cu_seq_lens_q"].dtype == torch.int32
+
+
+def test_varlen_attention_is_sdpa_on_unpacked_batches_and_needs_a_gpu_to_train(
+    packed: Path, tmp_path: Path
+) -> None:
+    """Eval windows (a padding mask or none) go through SDPA; packed training needs the CUDA kernel."""
+    from curation.core.errors import CurationError
+    from curation.train.model import new_model
+
+    sdpa = new_model(TINY_LLAMA, 512, 0, "sdpa").eval()
+    varlen = new_model(TINY_LLAMA, 512, 0, "varlen").eval()
+    varlen.load_state_dict(sdpa.state_dict())
+    ids = torch.randint(1, 512, (2, 40))
+    mask = torch.ones_like(ids)
+    mask[1, 25:] = 0
+    with torch.no_grad():
+        for kwargs in ({}, {"attention_mask": mask}):
+            a, b = sdpa(input_ids=ids, **kwargs).logits, varlen(input_ids=ids, **kwargs).logits
+            assert torch.allclose(a[mask.bool()], b[mask.bool()], atol=1e-5)
+    model = {"config": dict(TINY_LLAMA), "attn_implementation": "varlen"}
+    with pytest.raises(CurationError, match="needs a CUDA GPU"):
+        train(tiny_config(packed, tmp_path, model=model))

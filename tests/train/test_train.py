@@ -156,10 +156,3 @@ def test_intra_document_mask_isolates_packed_documents(packed: Path) -> None:
         unmasked, reference, atol=1e-3
     )  # without the mask it sees the previous document
     assert torch.equal(item["position_ids"][start:end], torch.arange(end - start))
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_bf16_training_on_gpu(packed: Path, tmp_path: Path) -> None:
-    summary = train(tiny_config(packed, tmp_path, max_steps=20, device="cuda"))
-    assert summary["mfu"] is not None and summary["final_loss"] < summary["first_loss"] - 0.5
