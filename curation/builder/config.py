@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from curation.core.config import ParallelConfig, StageConfig, StrictModel
+from curation.core.config import RUNTIME, ParallelConfig, StageConfig, StrictModel
+from curation.core.errors import CurationError
 from curation.core.io import DEFAULT_CC_BASE_URL
 from curation.core.lang import normalise_target
 from curation.core.remote import RemoteConfig
@@ -99,6 +100,45 @@ class PreselectConfig(StrictModel):
         }
 
 
+class IndexConfig(StrictModel):
+    """Which records of Common Crawl's columnar index ``--cc-index`` selects (languages: ``--lang``)."""
+
+    fetch_status: list[int] = Field([200], description="HTTP statuses to keep (fetch_status).")
+    mime_detected: list[str] = Field(
+        ["text/html", "application/xhtml+xml"],
+        description="Detected MIME types to keep (content_mime_detected).",
+    )
+    hosts: list[str] = Field(
+        default_factory=list, description="Keep only URLs on these hosts or below them (empty: every host)."
+    )
+    missing_languages: bool = Field(
+        False, description="Also fetch records without index languages (CLD2 found none it trusted)."
+    )
+    warc_base_url: str | None = Field(None, description="Base URL of warc_filename (default: cc_base_url).")
+
+
+class PlanConfig(StrictModel):
+    """Assumptions of ``--dry-run``'s cost estimate (measured figures; see benchmarks/RESULTS.md)."""
+
+    scan_pages_per_core_second: float = Field(
+        195.2,
+        description="Pages/s/core of a full scan with pre-selection (build_throughput, bench WARCs, pt).",
+    )
+    extract_pages_per_core_second: float = Field(
+        17.2, description="Pages/s/core when every page is extracted (build_throughput, --no-preselect)."
+    )
+    pages_per_warc_byte: float = Field(
+        40_000 / 1e9, description="HTML pages per WARC byte (Common Crawl: 35-45k pages per ~1 GB WARC)."
+    )
+    warc_bytes: float = Field(1e9, description="Bytes of a listed WARC whose size is not looked up.")
+    lang_share: float = Field(
+        0.02, description="Share of pages in the target language(s), for a listing without an index."
+    )
+    kept_share: float = Field(0.5, description="Share of target-language pages the rules keep.")
+    output_bytes_per_doc: float = Field(3000.0, description="Parquet bytes per kept document.")
+    probe_files: int = Field(20, description="Listed files whose size is looked up (the rest: their mean).")
+
+
 class BuildConfig(StageConfig, ParallelConfig):
     """Read WARCs, extract main text, identify language, filter, and write Parquet shards."""
 
@@ -106,10 +146,26 @@ class BuildConfig(StageConfig, ParallelConfig):
         min_length=1, description="Target language(s): ISO 639-1/639-3 or BCP-47 codes (pt, por, pt-BR)."
     )
     input: list[str] = Field(
-        min_length=1,
+        default_factory=list,
         description="WARC paths, globs, directories, s3:// or https:// URLs, warc.paths.gz listings.",
         json_schema_extra={"short": "-i"},
     )
+    cc_index: list[str] = Field(
+        default_factory=list,
+        description="Common Crawl columnar index Parquet (paths, globs, URLs): fetch only the records it selects.",
+    )
+    index: IndexConfig = Field(default_factory=IndexConfig)
+    split_bytes: int | None = Field(
+        None,
+        gt=0,
+        description="Split gzip WARCs larger than this into byte ranges (record boundaries), one unit each.",
+    )
+    dry_run: bool = Field(
+        False,
+        description="Estimate bytes, pages, core-hours and output size; build nothing.",
+        json_schema_extra=RUNTIME,
+    )
+    plan: PlanConfig = Field(default_factory=PlanConfig)
     limit: int | None = Field(None, description="Take at most N files (per listing and overall).")
     cc_base_url: str = Field(DEFAULT_CC_BASE_URL, description="Base URL for warc.paths.gz entries.")
     lid_model: str | None = Field(None, description="fastText LID model path (default: lid.176.ftz).")
@@ -147,3 +203,9 @@ class BuildConfig(StageConfig, ParallelConfig):
     @classmethod
     def _as_list(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BuildConfig:
+        if bool(self.input) == bool(self.cc_index):
+            raise CurationError("give either input files or --cc-index, not both or neither")
+        return self

@@ -15,7 +15,10 @@ from typing import Any
 from pydantic import BaseModel
 from rich.console import Group, RenderableType
 
+from curation.builder.cc_index import IndexSelection
 from curation.builder.config import BuildConfig
+from curation.builder.plan import PLAN_FILE, PLAN_TABLE, Plan, estimate, plan_markdown
+from curation.builder.slices import WarcSlice
 from curation.core import io
 from curation.core.schema import (
     CRAWL_DATE,
@@ -93,27 +96,31 @@ def _scoring(cfg: BuildConfig, stats: Stats) -> Callable[[Any], Any] | None:
     return lambda table: scorer.score_table(table, stats)
 
 
-def build_input(path: str, cfg: BuildConfig) -> UnitResult:
-    """Process one WARC file end to end."""
+def build_input(sl: WarcSlice, cfg: BuildConfig) -> UnitResult:
+    """Process one WARC, one byte range of it, or the records of it an index selected, end to end."""
     from curation.builder.pages import PageFunnel
-    from curation.builder.warc import WarcReader
-    from curation.core.remote import RemoteReadError, open_input
+    from curation.builder.slices import open_slice
+    from curation.builder.warc import WarcReader, snapshot_from
+    from curation.core.remote import RemoteReadError
 
     stats = Stats()
-    key = path_key(path)
-    out = cfg.output
-    _remove_shards(out, key)
+    file_key, out = path_key(sl.path), cfg.output
+    _remove_shards(out, sl.key)
     funnel = PageFunnel(cfg, stats)
-    kept = ShardWriter(out, key, document_schema(), cfg.shard_max_docs, _scoring(cfg, stats))
-    rejected = ShardWriter(out, key, document_schema(rejected=True), cfg.shard_max_docs)
+    kept = ShardWriter(out, sl.key, document_schema(), cfg.shard_max_docs, _scoring(cfg, stats))
+    rejected = ShardWriter(out, sl.key, document_schema(rejected=True), cfg.shard_max_docs)
     try:
-        with open_input(path, stats, cfg.remote) as stream:
-            reader = WarcReader(stream, path, stats, cfg.max_payload_bytes)
+        opened = open_slice(sl, stats, cfg.remote)
+        with opened.stream as stream:
+            reader = WarcReader(stream, sl.path, stats, cfg.max_payload_bytes)
+            reader.snapshot = snapshot_from(sl.path, opened.warcinfo)
             for page in reader:
+                page.offset = opened.ranges.file_offset(page.offset)
+                page.cc_languages = page.cc_languages or sl.languages.get(page.offset, [])
                 base = {
-                    ID: page.record_id or f"{key}:{page.offset}",
+                    ID: page.record_id or f"{file_key}:{page.offset}",
                     URL: page.url,
-                    WARC_PATH: path,
+                    WARC_PATH: sl.path,
                     WARC_RECORD_OFFSET: page.offset,
                     CRAWL_DATE: page.date,
                     SNAPSHOT: reader.snapshot,
@@ -124,7 +131,7 @@ def build_input(path: str, cfg: BuildConfig) -> UnitResult:
                     (rejected if folder == REJECTED_DIR else kept).add(folder, row)
     except (RemoteReadError, FileNotFoundError, PermissionError) as exc:
         # Nothing of this input is kept and no completion record is written: the next run retries it whole.
-        _remove_shards(out, key)
+        _remove_shards(out, sl.key)
         reason = (
             "remote_read_failed"
             if isinstance(exc, RemoteReadError)
@@ -137,10 +144,26 @@ def build_input(path: str, cfg: BuildConfig) -> UnitResult:
 
 class BuildSummary(BaseModel):
     inputs: int
+    units: int
     kept_documents: dict[str, int]
     shards: list[str]
     max_worker_rss_mb: int | None
     within_memory_limit: bool
+    index: IndexSelection | None = None
+    plan: Plan | None = None
+
+
+def input_slices(cfg: BuildConfig) -> tuple[list[WarcSlice], IndexSelection | None]:
+    """The build's units of work: the records an index selected, or the input files (split when asked)."""
+    from curation.builder.slices import file_size, split_file
+
+    if cfg.cc_index:
+        from curation.builder.cc_index import select_records
+
+        return select_records(cfg)
+    files = io.expand_inputs(cfg.input, cfg.cc_base_url, cfg.limit)
+    size = file_size if cfg.split_bytes else lambda _: 0  # sizes are looked up only to split
+    return [sl for f in files for sl in split_file(f, size(f), cfg.split_bytes)], None
 
 
 class Build(Stage[BuildConfig]):
@@ -155,15 +178,32 @@ class Build(Stage[BuildConfig]):
         presets = {lang: load_preset(lang, self.cfg.presets.get(lang)) for lang in self.cfg.lang}
         return {"presets": {lang: p.model_dump(mode="json") for lang, p in presets.items()}}
 
+    def inputs_fingerprint(self) -> Any:
+        """The index files' identities: a changed index selects other records."""
+        return [io.identity(f) for f in io.list_parquet(self.cfg.cc_index)] if self.cfg.cc_index else None
+
     def run(self, run: Run) -> BuildSummary:
         from curation.builder.pages import KEPT_LANGUAGES, step_names
 
         cfg = self.cfg
-        files = io.expand_inputs(cfg.input, cfg.cc_base_url, cfg.limit)
-        units = [Unit(path_key(f), f) for f in files]
+        slices, selection = input_slices(cfg)
+        inputs = {"inputs": len({sl.path for sl in slices}), "units": len(slices), "index": selection}
+        limit = cfg.max_worker_rss_mb
+        if cfg.dry_run:
+            plan = estimate(cfg, slices, selection)
+            io.write_json(io.join(run.run_dir, PLAN_FILE), plan.model_dump(mode="json"))
+            io.write_text(io.join(run.run_dir, PLAN_TABLE), plan_markdown(plan, cfg.lang) + "\n")
+            return BuildSummary(
+                **inputs,
+                kept_documents={},
+                shards=[],
+                max_worker_rss_mb=limit,
+                within_memory_limit=True,
+                plan=plan,
+            )
         records = run.map(
             "build",
-            units,
+            [Unit(sl.key, sl) for sl in slices],
             build_input,
             cfg,
             description="build",
@@ -171,9 +211,8 @@ class Build(Stage[BuildConfig]):
         )
         run.stats.order_stages(step_names())
         peak = run.stats.maxima.get("peak_rss_bytes", 0)
-        limit = cfg.max_worker_rss_mb
         return BuildSummary(
-            inputs=len(files),
+            **inputs,
             kept_documents=dict(run.stats.counters.get(KEPT_LANGUAGES, {})),
             shards=sorted(os.path.relpath(o, cfg.output) for r in records.values() for o in r["outputs"]),
             max_worker_rss_mb=limit,
@@ -181,6 +220,8 @@ class Build(Stage[BuildConfig]):
         )
 
     def plot(self, stats: dict[str, Any], run: Run) -> None:
+        if self.cfg.dry_run:
+            return
         from curation.core.plots import funnel_plot
 
         funnel_plot(
@@ -189,6 +230,10 @@ class Build(Stage[BuildConfig]):
 
     def render(self, stats: dict[str, Any]) -> RenderableType:
         summary = stats["summary"]
+        if summary["plan"]:
+            from rich.markdown import Markdown
+
+            return Markdown(plan_markdown(Plan.model_validate(summary["plan"]), self.cfg.lang))
         kept = summary["kept_documents"]
         warning = (
             "" if summary["within_memory_limit"] else " [yellow]peak worker memory over the limit[/yellow]"

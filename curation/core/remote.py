@@ -1,7 +1,7 @@
 """Resilient sequential reading of remote files (HTTP(S), S3...) through fsspec.
 
-``open_input`` returns a buffered binary stream. For remote paths it reads the object as a series of byte-range
-requests; a failed request (connection reset midway, 5xx, time-out) is retried from the same offset with
+``open_raw`` returns a seekable raw stream and the file's size. For remote paths it reads the object as a series
+of byte-range requests; a failed request (connection reset midway, 5xx, time-out) is retried from the same offset with
 exponential back-off, so a long WARC survives a flaky network without restarting or duplicating records.
 Retries and failures are counted in a ``Stats`` under ``remote``.
 """
@@ -9,7 +9,7 @@ Retries and failures are counted in a ``Stats`` under ``remote``.
 from __future__ import annotations
 
 import time
-from io import SEEK_CUR, SEEK_END, SEEK_SET, BufferedReader, RawIOBase
+from io import SEEK_CUR, SEEK_END, SEEK_SET, RawIOBase
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pydantic import Field
@@ -106,10 +106,10 @@ def remote_error(stream: BinaryIO) -> RemoteReadError | None:
     return getattr(getattr(stream, "raw", None), "error", None)
 
 
-def open_input(path: str, stats: Stats, cfg: RemoteConfig | None = None) -> BinaryIO:
-    """Open a local or remote input for sequential binary reading."""
+def open_raw(path: str, stats: Stats, cfg: RemoteConfig | None = None) -> tuple[RawIOBase, int]:
+    """A seekable raw binary stream over a local or remote input (close it), and the input's size."""
     if not io.is_remote(path):
-        return open(io.local_path(path), "rb")  # noqa: SIM115 - the caller closes it
-    cfg = cfg or RemoteConfig()
-    reader = RetryingRangeReader(io.filesystem(path), path, stats, cfg)
-    return BufferedReader(reader, buffer_size=cfg.range_bytes)
+        f = open(io.local_path(path), "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+        return f, f.seek(0, SEEK_END)
+    reader = RetryingRangeReader(io.filesystem(path), path, stats, cfg or RemoteConfig())
+    return reader, reader.size
