@@ -20,7 +20,8 @@ split of the real text in ../shared/data, its tiny Llama, batch, schedules and h
     python benchmarks/vocab.py                               # the demo scale, 3 seeds
     python benchmarks/vocab.py --base-steps 40 --cpt-steps 20 --seeds 0 --out /tmp/v   # a smoke run
 
-Writes ``<out>/vocab.json`` (every figure) and ``--results`` (markdown).
+Writes ``<out>/vocab.json`` (every figure; the run behind benchmarks/results/vocab.md is kept as
+benchmarks/results/vocab.json) and ``--results`` (markdown).
 """
 
 from __future__ import annotations

@@ -37,6 +37,10 @@ COMMANDS: dict[str, Any] = {
     },
     "train": "curation.train.run:Train",
     "export": "curation.train.export:Export",
+    "evalsets": "curation.train.evaluation.evalsets:EvalSetsStage",
+    "eval": "curation.train.evaluation.stage:Evaluate",
+    "ablate": "curation.ablate.stage:Ablate",
+    "plan": "curation.ablate.plan:Plan",
     "report": "curation.report.stage:Report",
     "demo": "curation.demo:Demo",
 }

@@ -7,7 +7,10 @@
 5. base     no pretrained LLM is available offline: a tiny Llama is trained on English only (the "English base")
 6. cpt      the base is continued on Portuguese (text/pt + the built shards) twice: without and with 25%
             English replay, same steps and schedule
-7. a table of held-out Portuguese and English bits per byte before and after each run, and the report.
+7. a table of held-out Portuguese and English bits per byte before and after each run
+8. a small data ablation: the evaluation sets (`curation evalsets`), then the 1m proxy trained from scratch
+   on Portuguese only and on Portuguese + 25% English, at equal tokens, 2 seeds each (`curation ablate`),
+   with its table of differences and whether they exceed seed noise; and the report.
 
 Every stage runs through the same `curation` CLI a user would type, into one run directory (``demo-out/``).
 Set CURATION_DATA (or --data) to point at the data elsewhere.
@@ -32,11 +35,12 @@ from curation.core.config import RUNTIME, StageConfig
 from curation.core.errors import CurationError
 from curation.core.stage import Run, Stage
 from curation.core.stage import stderr as console
+from curation.train.evaluation.heldout import default_data_dir, prose_split
 
 SEQ_LEN = 128
 BATCH_SEQUENCES = 16
-HELDOUT_PT = 3  # last Machado de Assis works (sorted by name), never trained on
-HELDOUT_EN = 6  # last State of the Union addresses (sorted by name), never trained on
+ABLATION_SEEDS = [0, 1]
+ABLATION_EXAMPLES = 100  # per task
 BASE_MODEL = {  # the tiny Llama of the English base
     "model_type": "llama",
     "hidden_size": 128,
@@ -48,12 +52,6 @@ BASE_MODEL = {  # the tiny Llama of the English base
     "tie_word_embeddings": True,
 }
 BASE_LR, CPT_LR = 3e-3, 1e-3
-
-
-def default_data_dir() -> str:
-    return os.environ.get(
-        "CURATION_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
-    )
 
 
 class DemoConfig(StageConfig):
@@ -68,6 +66,7 @@ class DemoConfig(StageConfig):
     lang: str = Field("pt", description="Target language.")
     base_steps: int = Field(600, gt=0, description="Steps of the English base model.")
     cpt_steps: int = Field(300, gt=0, description="Steps of each continued-pretraining run.")
+    ablation_steps: int = Field(120, gt=0, description="Steps of each ablation job.")
     fresh: bool = Field(False, description="Delete the output directory first.", json_schema_extra=RUNTIME)
 
 
@@ -89,40 +88,27 @@ def write_yaml(path: Path, data: dict[str, Any]) -> str:
 
 
 class Texts:
-    """Train/held-out split of the plain-text folders (by file, so held-out text is never seen)."""
+    """Train/held-out split of the plain-text folders (by file, so held-out text is never seen): the held-out
+    prose of ``curation.train.evaluation.heldout``."""
 
     def __init__(self, data: Path) -> None:
-        pt = sorted((data / "text" / "pt" / "machado_de_assis").glob("*.txt"))
-        sotu = sorted((data / "text" / "en" / "nltk" / "state_union").glob("*.txt"))
-        self.pt_train, self.pt_heldout = pt[:-HELDOUT_PT], pt[-HELDOUT_PT:]
-        self.en_train = sotu[:-HELDOUT_EN] + sorted(
-            (data / "text" / "en" / "nltk" / "inaugural").glob("*.txt")
-        )
+        self.pt_train, self.pt_heldout = prose_split(data, "pt")
+        sotu_train, self.en_heldout = prose_split(data, "en")
+        self.en_train = sotu_train + sorted((data / "text" / "en" / "nltk" / "inaugural").glob("*.txt"))
         self.en_train += sorted((data / "text" / "en" / "cc_en_head").glob("*.jsonl*"))
-        self.en_heldout = sotu[-HELDOUT_EN:]
 
 
 def train_tokenizer(files: list[Path], path: Path, vocab_size: int = 4096) -> str:
     """A byte-level BPE trained on the ``.txt`` files (the demo: English and Portuguese, the stand-in for the
     base model's tokenizer)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from curation.mixer.tokenizer import train_bpe
 
     if path.exists():
         return str(path)
     console.rule("[bold]tokenizer")
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
     files = [p for p in files if p.suffix == ".txt"]
-    tok.train_from_iterator((p.read_text(encoding="utf-8", errors="replace") for p in files), trainer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tok.save(str(path))
-    console.print(f"BPE with {tok.get_vocab_size()} tokens trained on {len(files)} files -> {path}")
+    train_bpe((p.read_text(encoding="utf-8", errors="replace") for p in files), vocab_size, path)
+    console.print(f"BPE with {vocab_size} tokens trained on {len(files)} files -> {path}")
     return str(path)
 
 
@@ -202,8 +188,16 @@ class Demo(Stage[DemoConfig]):
         return run_demo(self.cfg, data, Path(self.cfg.output).resolve())
 
     def render(self, stats: dict[str, Any]) -> Any:
+        from rich.console import Group
+
+        from curation.ablate.results import result_tables
+        from curation.mixer.manifest import table
+
         s = stats["summary"]
-        return bpb_table(s["base"], s["runs"])
+        ablation = [
+            table(f"ablation: {title}", head, rows) for title, head, rows in result_tables(s["ablation"])
+        ]
+        return Group(bpb_table(s["base"], s["runs"]), *ablation)
 
 
 def run_demo(cfg: DemoConfig, data: Path, out: Path) -> dict[str, Any]:
@@ -284,9 +278,48 @@ def run_demo(cfg: DemoConfig, data: Path, out: Path) -> dict[str, Any]:
         pack = mix_and_pack(out, name, tokenizer, sources, cpt_tokens)
         runs[name] = train_run(out, name, pack, base_model, cfg.cpt_steps, CPT_LR, texts)
 
+    ablation = run_ablation(cfg, data, out, tokenizer, pt_paths, en_paths)
+
     curation("report", str(out))
     console.print(f"everything is under {out}/ (report: {out}/report/report.html)")
-    return {"base": bpb(base, "after"), "runs": {name: bpb(s, "after") for name, s in runs.items()}}
+    return {
+        "base": bpb(base, "after"),
+        "runs": {name: bpb(s, "after") for name, s in runs.items()},
+        "ablation": ablation,
+    }
+
+
+def run_ablation(
+    cfg: DemoConfig, data: Path, out: Path, tokenizer: str, pt_paths: list[str], en_paths: list[str]
+) -> dict[str, Any]:
+    """The evaluation sets, then a two-variant ablation with the CPU proxy: Portuguese only against
+    Portuguese + 25% English, at equal tokens and seeds; returns the ablation's summary."""
+    curation("evalsets", "--data", str(data), "--output", str(out / "evalsets"))
+    spec = {
+        "output": str(out / "ablate"),
+        "tokenizer": tokenizer,
+        "proxy": "1m",
+        "seq_len": SEQ_LEN,
+        "global_batch_tokens": SEQ_LEN * BATCH_SEQUENCES,
+        "tokens": SEQ_LEN * BATCH_SEQUENCES * cfg.ablation_steps,
+        "seeds": ABLATION_SEEDS,
+        "evalsets": str(out / "evalsets"),
+        "eval": {"max_examples": ABLATION_EXAMPLES, "max_bytes_per_set": 60_000, "curve_max_bytes": 20_000},
+        "base": {"sources": {"pt": {"paths": pt_paths, "max_epochs": 4}}},
+        "variants": {
+            "pt": {"description": "Portuguese only"},
+            "pt-en25": {
+                "description": "Portuguese + 25% English",
+                "sources": {
+                    "pt": {"weight": 0.75},
+                    "en": {"paths": en_paths, "weight": 0.25, "max_epochs": 4},
+                },
+            },
+        },
+        "workers": 2,
+    }
+    curation("ablate", "--spec", write_yaml(out / "configs" / "ablate.yaml", spec))
+    return json.loads((out / "ablate" / "_run" / "stats.json").read_text())["summary"]
 
 
 def bpb_table(base: dict[str, float], runs: dict[str, dict[str, float]]) -> Any:

@@ -17,19 +17,21 @@ def optimal_bands_rows(threshold: float, num_perm: int, fp_weight: float = 0.5) 
     """(bands, rows) with bands*rows <= num_perm minimising ``fp_weight*FP + (1-fp_weight)*FN``.
 
     FP is the area under the S-curve ``1-(1-s^r)^b`` below the threshold, FN the area above it of the
-    miss probability (the same criterion as datasketch's ``MinHashLSH``).
+    miss probability (the same criterion as datasketch's ``MinHashLSH``). Both integrands are polynomials
+    of degree ``b*r <= num_perm``, so Gauss-Legendre quadrature with ``num_perm/2 + 1`` nodes is exact;
+    all candidates are scored at once.
     """
-    from scipy.integrate import quad
+    b, r = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)]).T
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
 
-    best, best_err = (1, num_perm), float("inf")
-    for b in range(1, num_perm + 1):
-        for r in range(1, num_perm // b + 1):
-            fp = quad(lambda s, b=b, r=r: 1 - (1 - s**r) ** b, 0.0, threshold)[0]
-            fn = quad(lambda s, b=b, r=r: (1 - s**r) ** b, threshold, 1.0)[0]
-            err = fp_weight * fp + (1 - fp_weight) * fn
-            if err < best_err:
-                best, best_err = (b, r), err
-    return best
+    def miss_area(lo: float, hi: float) -> np.ndarray:
+        s = (hi - lo) / 2 * nodes + (hi + lo) / 2
+        return (hi - lo) / 2 * ((1 - s[None, :] ** r[:, None]) ** b[:, None] @ weights)
+
+    fp = threshold - miss_area(0.0, threshold)
+    fn = miss_area(threshold, 1.0)
+    best = int(np.argmin(fp_weight * fp + (1 - fp_weight) * fn))  # the first of equals, as a loop would
+    return int(b[best]), int(r[best])
 
 
 class MinHasher:

@@ -24,6 +24,7 @@ EXACT_KEY = "exact_key"
 URL_KEY = "url_key"
 BANDS = "bands"
 SHINGLES = "shingles"
+SHINGLES_TYPE = pl.List(pl.UInt32)  # distinct 32-bit shingle hashes, sorted (``Shingles.sets``)
 ROW_BITS = 32
 BATCH_DOCS = 5000  # documents shingled and hashed together: bounds a records task's working memory
 _TEXT_SEED = 0x7E47
@@ -41,7 +42,7 @@ def bands_rows(cfg: DedupConfig) -> tuple[int, int]:
     mh = cfg.minhash
     if mh.bands is not None and mh.rows is not None:
         return mh.bands, mh.rows
-    return optimal_bands_rows(mh.threshold, mh.num_perm, mh.fp_weight)
+    return optimal_bands_rows(mh.threshold, mh.num_perm, mh.resolved_fp_weight)
 
 
 def text_key(texts: pl.Series) -> pl.Series:
@@ -125,5 +126,5 @@ def _minhash_columns(texts: pl.Series, langs: pl.Series | None, cfg: DedupConfig
     empty = (sig == EMPTY).all(axis=1)
     out = pl.DataFrame([keys]).with_columns(pl.when(pl.Series(~empty)).then(pl.col(BANDS)).otherwise(None))
     if mh.verify:
-        out = out.with_columns(pl.Series(SHINGLES, sh.per_doc(), pl.List(pl.UInt64)))
+        out = out.with_columns(sh.sets().alias(SHINGLES))
     return out

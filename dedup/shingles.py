@@ -26,8 +26,21 @@ class Shingles:
     hashes: np.ndarray  # uint64
     counts: np.ndarray  # int64, one per document
 
-    def per_doc(self) -> list[np.ndarray]:
-        return np.split(self.hashes, np.cumsum(self.counts)[:-1]) if len(self.counts) else []
+    def sets(self) -> pl.Series:
+        """Each document's distinct shingles, sorted, as one list per document, each hash cut to its top 32
+        bits (half the bytes to carry to verification; a collision among a document pair's shingles is
+        about ``shingles**2 / 2**33`` likely, far below a Jaccard difference that matters)."""
+        import pyarrow as pa
+
+        owner = np.repeat(np.arange(len(self.counts), dtype=np.uint64), self.counts)
+        keys = np.sort((owner << np.uint64(32)) | (self.hashes >> np.uint64(32)))
+        first = np.ones(len(keys), bool)
+        first[1:] = keys[1:] != keys[:-1]
+        keys = keys[first]
+        counts = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(self.counts))
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        values = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        return pl.Series(pa.ListArray.from_arrays(pa.array(offsets), pa.array(values)))
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -115,8 +128,8 @@ def shingle(
     return _merge(parts, len(texts))
 
 
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Exact Jaccard similarity of two shingle-hash sets (both empty -> 1.0)."""
-    ua, ub = np.unique(a), np.unique(b)
-    union = len(np.union1d(ua, ub))
-    return 1.0 if union == 0 else len(np.intersect1d(ua, ub, assume_unique=True)) / union
+def jaccard(a: str, b: str) -> pl.Expr:
+    """Exact Jaccard of two list columns of distinct shingles (``Shingles.sets``); both empty -> 1.0."""
+    inter = pl.col(a).list.set_intersection(pl.col(b)).list.len()
+    union = pl.col(a).list.len() + pl.col(b).list.len() - inter
+    return pl.when(union == 0).then(1.0).otherwise(inter / union)

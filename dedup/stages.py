@@ -9,7 +9,6 @@ carrying ``weight`` (how many input documents a survivor stands for) so final cl
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
 from curation.core import io
@@ -40,6 +39,7 @@ from curation.dedup.records import (
     EXACT_KEY,
     PRIORITY,
     SHINGLES,
+    SHINGLES_TYPE,
     URL_KEY,
     WEIGHT,
     build_records,
@@ -66,12 +66,8 @@ def _schema(plan: Plan) -> dict[str, pl.DataType]:
     if plan.cfg.minhash.enabled:
         schema[BANDS] = pl.List(pl.UInt64)
         if plan.cfg.minhash.verify:
-            schema[SHINGLES] = pl.List(pl.UInt64)
+            schema[SHINGLES] = SHINGLES_TYPE
     return schema
-
-
-def _node_columns(plan: Plan) -> tuple[str, ...]:
-    return NODE_COLUMNS + ((SHINGLES,) if plan.cfg.minhash.verify else ())
 
 
 def _decide(plan: Plan, producer: str, rows: pl.DataFrame) -> None:
@@ -120,8 +116,11 @@ def _forward(plan: Plan, producer: str, records: pl.DataFrame, done_kind: str | 
         key = records[GROUP_KEY[nxt]].fill_null(records[DOC].cast(pl.UInt64))
         plan.exchange(nxt).write(producer, records, partition_of(key, plan.partitions))
     elif plan.cfg.minhash.enabled:
-        nodes = records.select(_node_columns(plan))
+        nodes = records.select(NODE_COLUMNS)
         plan.exchange("nodes").write(producer, nodes, partition_of(nodes[DOC], plan.partitions))
+        if plan.cfg.minhash.verify:  # only documents with band keys can be in a candidate pair
+            sets = records.filter(pl.col(BANDS).is_not_null()).select(DOC, SHINGLES)
+            plan.exchange("shingles").write(producer, sets, partition_of(sets[DOC], plan.partitions))
         bands = records.select(DOC, pl.col(BANDS).alias(BAND_KEY)).drop_nulls(BAND_KEY).explode(BAND_KEY)
         plan.exchange("bands").write(producer, bands, partition_of(bands[BAND_KEY], plan.partitions))
     else:
@@ -164,6 +163,9 @@ def group_task(partition: int, plan: Plan, kind: str) -> UnitResult:
     return UnitResult(stats=stats.to_dict())
 
 
+ALL_PAIRS_MAX = 32  # with verification, every pair of a band bucket up to this size is a candidate
+
+
 def _both_directions(pairs: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(
         [
@@ -179,19 +181,27 @@ def _write_edges(plan: Plan, producer: str, pairs: pl.DataFrame) -> None:
 
 
 def bands_task(partition: int, plan: Plan) -> UnitResult:
-    """Documents sharing a band key are candidates: a star from the smallest ``doc`` to the others."""
+    """Documents sharing a band key are candidates: a star from the smallest ``doc`` to the others, which
+    connects them all. With ``verify`` a star would lose the pairs of a bucket whose centre fails the check,
+    so buckets of up to ``ALL_PAIRS_MAX`` documents give every pair (larger ones, usually copies that exact
+    dedup removes first, stay stars to bound the pair count)."""
     stats = Stats()
     with stats.timed("bands"):
         rows = plan.exchange("bands").read(partition, {DOC: pl.Int64, BAND_KEY: pl.UInt64})
-        pairs = (
-            rows.group_by(BAND_KEY)
-            .agg(pl.col(DOC).min().alias("a"), pl.col(DOC).alias("b"))
-            .filter(pl.col("b").list.len() > 1)
-            .explode("b")
-            .filter(pl.col("a") != pl.col("b"))
-            .select("a", "b")
-            .unique()
+        buckets = rows.group_by(BAND_KEY).agg(DOC).filter(pl.col(DOC).list.len() > 1)
+        small = pl.col(DOC).list.len() <= (ALL_PAIRS_MAX if plan.cfg.minhash.verify else 0)
+        members = buckets.filter(small).explode(DOC)
+        pairs = pl.concat(
+            [
+                members.join(members, on=BAND_KEY, suffix="_b").select(
+                    pl.col(DOC).alias("a"), pl.col(f"{DOC}_b").alias("b")
+                ),
+                buckets.filter(~small)
+                .select(pl.col(DOC).list.min().alias("a"), pl.col(DOC).alias("b"))
+                .explode("b"),
+            ]
         )
+        pairs = pairs.filter(pl.col("a") < pl.col("b")).unique()
         stats.add("band_rows", rows.height)
         stats.add("candidate_pairs", pairs.height)
         if plan.cfg.minhash.verify:
@@ -204,38 +214,41 @@ def bands_task(partition: int, plan: Plan) -> UnitResult:
 
 
 def _shingles_of(plan: Plan, partition: int, column: str) -> pl.DataFrame:
-    nodes = plan.exchange("nodes").read(partition, {DOC: pl.Int64, SHINGLES: pl.List(pl.UInt64)})
-    return nodes.select(pl.col(DOC).alias(column), pl.col(SHINGLES).alias(f"{SHINGLES}_{column}"))
+    sets = plan.exchange("shingles").read(partition, {DOC: pl.Int64, SHINGLES: SHINGLES_TYPE})
+    return sets.select(pl.col(DOC).alias(column), pl.col(SHINGLES).alias(f"{SHINGLES}_{column}"))
 
 
 def verify_first_task(partition: int, plan: Plan) -> UnitResult:
-    """Attach the shingles of each candidate pair's first document, route the pair by its second one."""
-    pairs = plan.exchange("candidates").read(partition, {"a": pl.Int64, "b": pl.Int64})
-    joined = pairs.join(_shingles_of(plan, partition, "a"), on="a", how="inner")
-    plan.exchange("candidates_b").write(f"v{partition}", joined, partition_of(joined["b"], plan.partitions))
-    return UnitResult()
+    """Attach the shingles of each candidate pair's first document, route the pair by its second one.
+
+    Pairs are routed here by their first document, so a pair found in several bands (other partitions of
+    the bands step) meets its copies here and is checked once."""
+    stats = Stats()
+    with stats.timed("verify"):
+        pairs = plan.exchange("candidates").read(partition, {"a": pl.Int64, "b": pl.Int64}).unique()
+        joined = pairs.join(_shingles_of(plan, partition, "a"), on="a", how="inner")
+        plan.exchange("candidates_b").write(
+            f"v{partition}", joined, partition_of(joined["b"], plan.partitions)
+        )
+        stats.add("distinct_candidate_pairs", pairs.height)
+    return UnitResult(stats=stats.to_dict())
 
 
 def verify_second_task(partition: int, plan: Plan) -> UnitResult:
     """Exact Jaccard of each candidate pair; pairs at or above the threshold become edges."""
     stats = Stats()
     with stats.timed("verify"):
-        schema = {"a": pl.Int64, "b": pl.Int64, f"{SHINGLES}_a": pl.List(pl.UInt64)}
+        schema = {"a": pl.Int64, "b": pl.Int64, f"{SHINGLES}_a": SHINGLES_TYPE}
         pairs = (
             plan.exchange("candidates_b")
             .read(partition, schema)
             .join(_shingles_of(plan, partition, "b"), on="b", how="inner")
         )
-        sims = np.array(
-            [
-                jaccard(np.asarray(x), np.asarray(y))
-                for x, y in zip(pairs[f"{SHINGLES}_a"], pairs[f"{SHINGLES}_b"], strict=True)
-            ]
-        )
-        keep = pairs.filter(pl.Series(sims >= plan.cfg.minhash.threshold, dtype=pl.Boolean))
+        similar = jaccard(f"{SHINGLES}_a", f"{SHINGLES}_b") >= plan.cfg.minhash.threshold
+        keep = pairs.filter(similar).select("a", "b")
         stats.add("verified_pairs", keep.height)
         stats.add("rejected_pairs", pairs.height - keep.height)
-        _write_edges(plan, f"v{partition}", keep.select("a", "b"))
+        _write_edges(plan, f"v{partition}", keep)
     return UnitResult(stats=stats.to_dict())
 
 

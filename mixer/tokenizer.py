@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,3 +100,22 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerFast) -> str:
 def vocab_size(tokenizer: PreTrainedTokenizerFast) -> int:
     """Number of ids the tokenizer can emit (base vocabulary plus added tokens)."""
     return max(len(tokenizer), tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=True))
+
+
+def train_bpe(texts: Iterable[str], vocab_size: int, path: str | os.PathLike[str]) -> str:
+    """A byte-level BPE with the EOS ``<|endoftext|>`` trained on ``texts``, saved as a `tokenizers` JSON
+    (the stand-in for a base model's tokenizer in the demo, the tests and the benchmarks)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[ADDED_EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(texts, trainer)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tok.save(os.fspath(path))
+    return os.fspath(path)

@@ -12,7 +12,7 @@ import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"curation": "curation", "filters": "curation.filters", "dedup": "curation.dedup"}
-FOLDERS |= {"mixer": "curation.mixer", "train": "curation.train"}
+FOLDERS |= {"mixer": "curation.mixer", "train": "curation.train", "ablate": "curation.ablate"}
 
 
 def test_every_package_folder_is_installed_under_curation() -> None:
@@ -55,7 +55,7 @@ def test_the_wheel_has_only_curation_at_the_top(tmp_path: Path) -> None:
 
 
 def test_a_users_train_py_does_not_shadow_the_package(tmp_path: Path) -> None:
-    for name in ("train", "filters", "dedup", "mixer"):
+    for name in ("train", "filters", "dedup", "mixer", "ablate"):
         (tmp_path / f"{name}.py").write_text("raise SystemExit('shadowed by the working directory')\n")
     for command in ([str(Path(sys.executable).parent / "curation")], [sys.executable, "-m", "curation.cli"]):
         proc = subprocess.run([*command, "train", "--help"], capture_output=True, text=True, cwd=tmp_path)
@@ -67,7 +67,7 @@ def test_help_starts_without_heavy_imports() -> None:
     code = (
         "import sys\nfrom curation.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "for cmd in ('build', 'train', 'dedup', 'mix', 'report'):\n"
+        "for cmd in ('build', 'train', 'dedup', 'mix', 'report', 'eval', 'evalsets', 'ablate', 'plan'):\n"
         "    try:\n        main([cmd, '--help'])\n    except SystemExit:\n        pass\n"
         "print('HEAVY', sorted(m for m in ('torch', 'ray', 'polars', 'pyarrow', 'transformers') if m in sys.modules))"
     )

@@ -84,23 +84,36 @@ def nll_nats(
     total = 0.0
     was_training = model.training
     model.eval()
-    device_type = torch.device(device).type
     with torch.no_grad():
         for i in range(0, len(windows), batch_size):
-            batch = windows[i : i + batch_size]
-            width = max(len(w) for w in batch)
-            ids = torch.zeros(len(batch), width, dtype=torch.long)
-            mask = torch.zeros(len(batch), width, dtype=torch.long)
-            for row, w in enumerate(batch):
-                ids[row, : len(w)] = torch.tensor(w)
-                mask[row, : len(w)] = 1
-            ids, mask = ids.to(device), mask.to(device)
-            with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                logits = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1]).logits
+            ids, mask, logits = next_token_logits(model, windows[i : i + batch_size], device, autocast_dtype)
             targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
             total += F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="sum").item()
     model.train(was_training)
     return total
+
+
+def next_token_logits(
+    model: torch.nn.Module,
+    rows: Sequence[Sequence[int]],
+    device: str,
+    autocast_dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows of token ids right-padded into one batch: ``(ids, mask, logits)``, where ``logits[:, j]``
+    predicts ``ids[:, j + 1]`` (call under ``torch.no_grad()``)."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    device_type = torch.device(device).type
+    with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        logits = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1]).logits
+    return ids, mask, logits
 
 
 def bits_per_byte(

@@ -100,7 +100,7 @@ def build_input(sl: WarcSlice, cfg: BuildConfig) -> UnitResult:
     """Process one WARC, one byte range of it, or the records of it an index selected, end to end."""
     from curation.builder.pages import PageFunnel
     from curation.builder.slices import open_slice
-    from curation.builder.warc import WarcReader, snapshot_from
+    from curation.builder.warc import Cld2Languages, WarcReader, snapshot_from
     from curation.core.remote import RemoteReadError
 
     stats = Stats()
@@ -116,7 +116,10 @@ def build_input(sl: WarcSlice, cfg: BuildConfig) -> UnitResult:
             reader.snapshot = snapshot_from(sl.path, opened.warcinfo)
             for page in reader:
                 page.offset = opened.ranges.file_offset(page.offset)
-                page.cc_languages = page.cc_languages or sl.languages.get(page.offset, [])
+                if (
+                    page.cld2 is None and page.offset in sl.languages
+                ):  # the index's CLD2 languages, no reliability
+                    page.cld2 = Cld2Languages(tuple(sl.languages[page.offset]), reliable=False, text_bytes=0)
                 base = {
                     ID: page.record_id or f"{file_key}:{page.offset}",
                     URL: page.url,

@@ -1,8 +1,9 @@
 """Run one function over many work items: on Ray (local by default, or a cluster by address) or in-process.
 
-Ray tasks are retried when a worker dies (``max_retries``); a rich progress bar tracks completed items. With
-``setup`` each worker builds a state once (a loaded model, say) and every call gets it as its last argument:
-on Ray the workers are then a pool of actors (restarted when they die), with the given ``resources`` each.
+Ray tasks are retried when a worker dies (``max_retries``); a rich progress bar tracks completed items. Each
+task, or each worker, holds the given ``resources`` (``{"num_gpus": 1}``: one GPU per task). With ``setup``
+each worker builds a state once (a loaded model, say) and every call gets it as its last argument: on Ray the
+workers are then a pool of actors (restarted when they die).
 """
 
 from __future__ import annotations
@@ -57,11 +58,16 @@ def ensure_ray(address: str | None, workers: int | None) -> None:
 
 
 def _ray_results(
-    fn: Callable[..., R], items: Sequence[T], args: tuple[Any, ...], max_in_flight: int, retries: int
+    fn: Callable[..., R],
+    items: Sequence[T],
+    args: tuple[Any, ...],
+    max_in_flight: int,
+    retries: int,
+    resources: dict[str, float],
 ) -> Iterator[tuple[T, R]]:
     import ray
 
-    remote = ray.remote(max_retries=retries, retry_exceptions=False)(fn)
+    remote = ray.remote(max_retries=retries, retry_exceptions=False, **resources)(fn)
     todo = list(items)
     running: dict[Any, T] = {}
     while todo or running:
@@ -126,7 +132,7 @@ def map_items(
         kind = "GPU" if resources.get("num_gpus") else "CPU"
         slots = workers or int(ray.cluster_resources().get(kind, 1))
         if setup is None:
-            results = _ray_results(fn, items, args, max_in_flight=2 * slots, retries=retries)
+            results = _ray_results(fn, items, args, 2 * slots, retries, resources)
         else:
             results = _ray_actor_results(fn, items, args, setup, resources, slots, retries)
     with progress_bar() as bar:

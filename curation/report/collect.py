@@ -21,7 +21,21 @@ from curation.core.errors import CurationError
 from curation.core.schema import CONFIG_FILE, RUN_DIR, STATS_FILE
 
 NOT_STAGES = ("report", "demo")  # commands whose run folders hold stage outputs rather than being one
-COMMAND_ORDER = ("build", "score", "filter", "dedup", "inventory", "mix", "pack", "train")
+# commands whose outputs hold the stage outputs of their jobs: those are summarised by the command's own section
+JOB_HOLDERS = ("ablate", "plan")
+COMMAND_ORDER = (
+    "build",
+    "score",
+    "filter",
+    "dedup",
+    "inventory",
+    "mix",
+    "pack",
+    "train",
+    "eval",
+    "ablate",
+    "plan",
+)
 
 
 @dataclass
@@ -103,6 +117,8 @@ def find_stage_runs(root: str) -> list[StageRun]:
         nested = tuple(f for f in folders if f.startswith(folder + "/"))
         name = rel or folder.rsplit("/", 1)[-1]
         stages.append(StageRun(folder, name, command, config, stats, meta, nested))
+    holders = [s.path.rstrip("/") + "/" for s in stages if s.command in JOB_HOLDERS]
+    stages = [s for s in stages if not any(s.path.startswith(h) for h in holders)]
     if not stages:
         raise CurationError(f"no stage output (*/{RUN_DIR}/{CONFIG_FILE} or {STATS_FILE}) under: {root}")
     return sorted(stages, key=_order_key)

@@ -30,6 +30,8 @@ SECTION_IDS = (
     "dedup",
     "mixture",
     "training",
+    "ablation",
+    "plan",
     "samples",
     "failures",
 )
@@ -37,7 +39,7 @@ SECTION_IDS = (
 
 class ReportConfig(StageConfig):
     """Write a run directory's report: funnel, languages, signals and scores with thresholds, dedup, mixture,
-    training, samples and failures (sections without evidence say "not run")."""
+    training, ablations, mixture plans, samples and failures (sections without evidence say "not run")."""
 
     run_dir: str = Field(
         description="A stage output, or a folder holding several (build/, dedup/...).",
@@ -64,6 +66,7 @@ class ReportConfig(StageConfig):
 
 
 def build_sections(cfg: ReportConfig, stages: list[StageRun], stats: Stats) -> list[Section]:
+    from curation.report.ablation import ablation_section, plan_section
     from curation.report.doc_sections import samples_section, scores_section, signals_section
     from curation.report.later_sections import dedup_section, mixture_section, training_section
     from curation.report.run_sections import (
@@ -82,6 +85,8 @@ def build_sections(cfg: ReportConfig, stages: list[StageRun], stats: Stats) -> l
         "dedup": lambda: dedup_section(stages, cfg.max_rows),
         "mixture": lambda: mixture_section(stages),
         "training": lambda: training_section(stages),
+        "ablation": lambda: ablation_section(stages),
+        "plan": lambda: plan_section(stages),
         "samples": lambda: samples_section(stages, cfg.samples_per_group, cfg.sample_chars, cfg.max_rows),
         "failures": lambda: failures_section(stages),
     }
@@ -100,7 +105,7 @@ def build_sections(cfg: ReportConfig, stages: list[StageRun], stats: Stats) -> l
 
 class Report(Stage[ReportConfig]):
     """Write a run directory's report: funnel, languages, signals and scores with thresholds, dedup, mixture,
-    training, samples and failures (sections without evidence say "not run")."""
+    training, ablations, mixture plans, samples and failures (sections without evidence say "not run")."""
 
     name = "report"
     config_model = ReportConfig

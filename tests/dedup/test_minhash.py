@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import polars as pl
 import pytest
 from datasketch.lsh import _optimal_param
 
+from benchmarks.dedup_eval import jaccard_pairs
 from curation.dedup.minhash import MinHasher, band_keys, optimal_bands_rows
 from curation.dedup.shingles import char_mode, jaccard, shingle
+
+
+def pair_jaccard(sets: pl.Series, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Exact Jaccard of document pairs by the verify step's expression on ``Shingles.sets``."""
+    a, b = zip(*pairs, strict=True)
+    frame = pl.DataFrame({"a": sets.gather(list(a)), "b": sets.gather(list(b))})
+    return frame.select(jaccard("a", "b")).to_series().to_numpy()
 
 
 def collision_probability(similarity: float, bands: int, rows: int) -> float:
@@ -35,18 +45,33 @@ def test_signatures_estimate_jaccard(labelled: pl.DataFrame) -> None:
     texts = labelled["text"]
     sh = shingle(texts, np.zeros(len(texts), bool))
     sig = MinHasher(128, seed=3).signatures(sh)
-    per = sh.per_doc()
     same = labelled.with_row_index("i").group_by("label").agg("i")["i"].to_list()
-    errors = [
-        jaccard(per[a], per[b]) - float((sig[a] == sig[b]).mean())
-        for members in same
-        for a in members
-        for b in members
-        if a < b
-    ]
+    pairs = [(a, b) for members in same for a in members for b in members if a < b]
+    estimates = np.array([(sig[a] == sig[b]).mean() for a, b in pairs])
+    errors = pair_jaccard(sh.sets(), pairs) - estimates
     assert len(errors) > 1000
     assert abs(np.mean(errors)) < 0.01  # unbiased
     assert 0.01 < np.std(errors) < 0.06  # ~ sqrt(J(1-J)/128)
+
+
+def test_set_jaccard_matches_string_shingle_truth(labelled: pl.DataFrame) -> None:
+    """The verify step's Jaccard (32-bit hashed shingles) equals the exact Jaccard of word 5-gram strings, on
+    documents that Python's and polars' ``\\w+`` split alike (they differ on Arabic vowel marks)."""
+    texts = labelled["text"]
+    polars_words = texts.str.to_lowercase().str.extract_all(r"\w+").to_list()
+    alike = [
+        k
+        for k, (t, w) in enumerate(zip(texts, polars_words, strict=True))
+        if re.findall(r"\w+", t.lower()) == w
+    ]
+    assert len(alike) > 0.9 * len(texts)
+    truth = jaccard_pairs(texts.to_list(), 5).filter(
+        (pl.col("jaccard") >= 0.3) & pl.col("i").is_in(alike) & pl.col("j").is_in(alike)
+    )
+    pairs = list(zip(truth["i"].to_list(), truth["j"].to_list(), strict=True))
+    ours = pair_jaccard(shingle(texts, np.zeros(len(texts), bool)).sets(), pairs)
+    assert len(pairs) > 1000
+    assert np.abs(ours - truth["jaccard"].to_numpy()).max() < 1e-3
 
 
 def test_chunking_does_not_change_signatures(labelled: pl.DataFrame) -> None:
@@ -80,8 +105,8 @@ def test_char_shingles_for_scripts_without_spaces(data_dir) -> None:
     assert char_mode(texts, pl.Series(["ja", None, "pt"]), "auto").tolist() == [True, True, False]
     # a Japanese text and its first 90% share most character 5-grams, while its words are few and long
     cut = ja[: int(len(ja) * 0.9)]
-    chars = shingle(pl.Series([ja, cut]), np.ones(2, bool)).per_doc()
-    assert jaccard(chars[0], chars[1]) > 0.8
+    chars = shingle(pl.Series([ja, cut]), np.ones(2, bool)).sets()
+    assert pair_jaccard(chars, [(0, 1)])[0] > 0.8
 
 
 def test_band_keys_shape_and_equality(labelled: pl.DataFrame) -> None:

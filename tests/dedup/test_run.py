@@ -76,6 +76,22 @@ def test_all_identical(tmp_path: Path, labelled: pl.DataFrame, exact: bool) -> N
     assert stats["summary"]["cluster_size_histogram"] == {str(n): 1}
 
 
+def test_verify_checks_every_pair_of_a_bucket(tmp_path: Path, labelled: pl.DataFrame) -> None:
+    """One LSH bucket {C, A, B} whose first document C (article A followed by another article) is below the
+    threshold with both others: A and B (A with its last word changed) still merge and C stays apart. With one
+    one-row band the three share the bucket at this seed; a star from C would check only C-A and C-B."""
+    by_length = labelled.unique(subset=["label"], keep="first").sort(pl.col(TEXT).str.len_chars())[TEXT]
+    text, other = by_length[by_length.len() // 2], by_length[by_length.len() // 2 + 1]
+    edited = " ".join([*text.split()[:-1], "palavra"])
+    docs = pl.DataFrame({ID: ["c", "a", "b"], TEXT: [f"{text} {other}", text, edited]})
+    src = write_shards(tmp_path, docs, n_shards=1)
+    overrides = {"url.enabled": False, "minhash.bands": 1, "minhash.rows": 1, "write_removed": True}
+    stats = dedup(src, tmp_path / "out", **overrides)
+    assert stats["summary"]["docs_out"] == 2
+    assert "c" in read_output(tmp_path / "out")[ID].to_list()
+    assert read_output(tmp_path / "out", removed=True)[ID].to_list() in (["a"], ["b"])
+
+
 @pytest.mark.parametrize(
     "keep,column,values,best",
     [

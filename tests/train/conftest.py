@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
+from curation.mixer.tokenizer import train_bpe
 from curation.train.config import TINY_LLAMA
 
 SEQ_LEN = 64
-EOS = "<|endoftext|>"
 
 
 def pt_files(data_dir: Path) -> list[Path]:
@@ -29,21 +29,6 @@ def en_files(data_dir: Path) -> list[Path]:
     return sorted((data_dir / "text" / "en" / "nltk" / "state_union").glob("*.txt"))
 
 
-def train_bpe(texts: list[str], vocab_size: int, path: Path) -> Path:
-    """A byte-level BPE tokenizer (with an EOS token) trained on ``texts``, saved as a `tokenizers` JSON."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(texts, trainer)
-    tok.save(str(path))
-    return path
-
-
 def read(paths: list[Path]) -> list[str]:
     return [p.read_text(encoding="utf-8", errors="replace") for p in paths]
 
@@ -51,14 +36,16 @@ def read(paths: list[Path]) -> list[str]:
 @pytest.fixture(scope="session")
 def tokenizer_json(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     texts = read(pt_files(data_dir)[:30] + en_files(data_dir)[:15])
-    return train_bpe(texts, 512, tmp_path_factory.mktemp("tok") / "bpe512.json")
+    return Path(train_bpe(texts, 512, tmp_path_factory.mktemp("tok") / "bpe512.json"))
 
 
 @pytest.fixture(scope="session")
 def other_tokenizer_json(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """A different tokenizer (English only, other vocabulary): packed data made with it is 'wrong' for models
     exported with :func:`tokenizer_json`."""
-    return train_bpe(read(en_files(data_dir)[:15]), 384, tmp_path_factory.mktemp("tok2") / "bpe384.json")
+    return Path(
+        train_bpe(read(en_files(data_dir)[:15]), 384, tmp_path_factory.mktemp("tok2") / "bpe384.json")
+    )
 
 
 def pack(
