@@ -363,7 +363,12 @@ def changes_markdown(result: dict[str, Any]) -> str:
 
 
 def bench_markdown(result: dict[str, Any]) -> str:
+    langs = result["languages"]
     out = [
+        f"Languages built ({len(langs)}): {', '.join(langs)}. CPU seconds per build: "
+        + ", ".join(f"{name} {run['cpu_seconds']}" for name, run in result["runs"].items())
+        + ".",
+        "",
         "| page set | pages | reached rules, status quo | rejected, status quo | reached rules, fitted | rejected, fitted |",
         "|---|---|---|---|---|---|",
     ]
@@ -424,7 +429,7 @@ def builds_markdown(result: dict[str, Any]) -> str:
             drops.update(f[step]["dropped"])
         top = ", ".join(f"{k} {v}" for k, v in drops.most_common(3))
         out.append(
-            f"| `{name}` | {f['html']['in']} -> {f['preselect']['out']} -> {f['language_filter']['out']} -> "
+            f"| `{name}` | {f['warc']['out']} -> {f['extract']['in']} -> {f['language_filter']['out']} -> "
             f"{r['kept']} | {r['kept_bench_pages_of_lang']}/{r['bench_pages_of_lang']} | "
             f"{r['kept_gold_articles']}/{r['gold_articles']} | {r['kept_clueweb']} | {top} |"
         )
