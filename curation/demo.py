@@ -64,9 +64,9 @@ class DemoConfig(StageConfig):
         default_factory=default_data_dir, description="The sample data (default: $CURATION_DATA)."
     )
     lang: str = Field("pt", description="Target language.")
-    base_steps: int = Field(600, gt=0, description="Steps of the English base model.")
-    cpt_steps: int = Field(300, gt=0, description="Steps of each continued-pretraining run.")
-    ablation_steps: int = Field(120, gt=0, description="Steps of each ablation job.")
+    base_steps: int = Field(400, gt=0, description="Steps of the English base model.")
+    cpt_steps: int = Field(200, gt=0, description="Steps of each continued-pretraining run.")
+    ablation_steps: int = Field(80, gt=0, description="Steps of each ablation job.")
     fresh: bool = Field(False, description="Delete the output directory first.", json_schema_extra=RUNTIME)
 
 
