@@ -46,6 +46,9 @@ class Init:
     weights: list[float]
 
 
+FOCUS_FASTTEXT_LR = 0.05  # fastText's skipgram default
+
+
 class FocusConfig(StrictModel):
     dim: int = Field(100, gt=0, description="fastText vector size.")
     epochs: int = Field(5, gt=0, description="fastText epochs over the corpus.")
@@ -84,6 +87,8 @@ def focus_init(
     """FOCUS weights for each new id, and how many fell back to ``mean`` (no fastText vector)."""
     import fasttext
 
+    from curation.filters.backends.fasttext_model import train_halving_lr_on_nan
+
     first_new = min(new_ids)
     special = {int(i) for i in extended.get_added_tokens_decoder()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,8 +97,10 @@ def focus_init(
             for enc in extended.encode_batch(list(texts), add_special_tokens=False):
                 f.write(" ".join(_fasttext_word(t) for t, i in zip(enc.tokens, enc.ids) if i not in special))
                 f.write("\n")
-        ft = fasttext.train_unsupervised(
-            corpus,
+        ft = train_halving_lr_on_nan(
+            fasttext.train_unsupervised,
+            FOCUS_FASTTEXT_LR,
+            input=corpus,
             model="skipgram",
             dim=cfg.dim,
             epoch=cfg.epochs,

@@ -1,14 +1,16 @@
 """fastText backend: supervised ``.bin``/``.ftz`` models, trained here or anywhere else.
 
 Texts are flattened to one line (fastText reads line by line). Training uses a fixed seed; on very small
-data fastText can diverge (``Encountered NaN``), which is reported as a user error naming the cause.
+data fastText can diverge (``Encountered NaN``): training is then retried at half the learning rate, a few
+times, with a warning, and reported as a user error naming the cause if it still diverges.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,10 @@ import numpy as np
 from curation.core.errors import CurationError
 from curation.filters.card import ClassifierCard, is_numeric
 
+log = logging.getLogger(__name__)
+
 LABEL_PREFIX = "__label__"
+NAN_RETRIES = 3  # halvings of the learning rate after fastText diverges
 MODEL_FILE = "model.bin"
 # character 2-5 grams plus word bigrams: the setting that works for short, noisy web text
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -33,6 +38,22 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "thread": 1,
     "seed": 0,
 }
+
+
+def train_halving_lr_on_nan(train: Callable[..., Any], lr: float, **kwargs: Any) -> Any:
+    """``train(lr=lr, **kwargs)`` (a fastText trainer); when it diverges (``Encountered NaN``: a learning rate too
+    high for the data), again at half the rate, up to ``NAN_RETRIES`` times."""
+    attempt = 0
+    while True:
+        try:
+            return train(lr=lr, **kwargs)
+        except RuntimeError as exc:
+            if "NaN" not in str(exc) or attempt == NAN_RETRIES:
+                raise CurationError(
+                    f"fastText training failed at lr {lr:g} ({exc}); on tiny data try thread=1"
+                ) from exc
+        log.warning("fastText diverged at lr %g; retrying at lr %g", lr, lr / 2)
+        lr, attempt = lr / 2, attempt + 1
 
 
 def one_line(text: str) -> str:
@@ -92,12 +113,8 @@ def train_fasttext(
         with open(train_file, "w", encoding="utf-8") as f:
             for text, label in zip(texts, labels, strict=True):
                 f.write(f"{LABEL_PREFIX}{label} {one_line(text)}\n")
-        try:
-            model = fasttext.train_supervised(input=train_file, verbose=0, **settings)
-        except RuntimeError as exc:
-            raise CurationError(
-                f"fastText training failed ({exc}); on tiny data try thread=1, lower lr"
-            ) from exc
+        settings["input"], settings["verbose"] = train_file, 0
+        model = train_halving_lr_on_nan(fasttext.train_supervised, **settings)
         tmp_model = os.path.join(str(output_dir), f".{MODEL_FILE}.tmp")
         model.save_model(tmp_model)
         os.replace(tmp_model, output_dir / MODEL_FILE)
