@@ -70,6 +70,16 @@ def utc_now() -> str:
 
 
 def peak_rss_bytes() -> int:
+    """This process's peak resident memory. On Linux from /proc (VmHWM, of the current program only):
+    ``ru_maxrss`` survives ``exec``, so a command started by a large process (a test runner, an orchestrator)
+    would report its parent's peak."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
