@@ -7,13 +7,15 @@ split of the real text in ../shared/data, its tiny Llama, batch, schedules and h
 1. base tokenizer: a 4,096-id byte-level BPE trained on the demo's English training text only (an
    English-centric tokenizer; the demo's own tokenizer is trained on Portuguese and English, see the
    fertility table's second pair of rows);
-2. English base: the demo's tiny Llama trained on English only (``--base-steps``, lr 3e-3);
+2. English base: the demo's tiny Llama trained on English only (``--base-steps``, lr 3e-3; the step counts
+   default to the demo's own);
 3. `curation vocab extend`: ``--new-tokens`` BPE merges learned on the Portuguese training text, the English
-   training text protected, mean initialisation; the same on the demo's shared tokenizer (tokenizer only);
+   training text protected, one extended model per ``--inits`` method (sub-token mean, vocabulary mean,
+   FOCUS); the same on the demo's shared tokenizer (tokenizer only);
 4. `curation vocab report`: tokens per byte on the held-out Portuguese and English text (never learned from);
-5. CPT per seed, two arms at equal training *tokens* (steps x 2,048 tokens; FLOPs per token, which grow with
-   the output layer, are reported): the base with its tokenizer, and the extended model with its tokenizer
-   and ``--warmup-steps`` embedding-only warm-up steps (new rows only) inside the same step budget. Data: the
+5. CPT per seed, one arm per model at equal training *tokens* (steps x 2,048 tokens; FLOPs per token, which
+   grow with the output layer, are reported): the base with its tokenizer, and each extended model with its
+   tokenizer and ``--warmup-steps`` embedding-only warm-up steps (new rows only) inside the same step budget. Data: the
    demo's cpt-pt-replay mixture (75% Portuguese training text, 25% English replay), mixed and packed with each
    arm's tokenizer, mix seed = train seed. Held-out bits per byte (tokenizer-independent) before and after.
 
@@ -41,6 +43,7 @@ from curation.demo import (
     BATCH_SEQUENCES,
     CPT_LR,
     SEQ_LEN,
+    DemoConfig,
     Texts,
     curation,
     default_data_dir,
@@ -62,11 +65,13 @@ def fertility(out: Path, tokenizers: dict[str, str], texts: Texts) -> dict[str, 
     return json.loads((out / "fertility" / "fertility.json").read_text())
 
 
-def extend(out: Path, name: str, texts: Texts, new_tokens: int, base: dict[str, str]) -> dict[str, Any]:
+def extend(
+    out: Path, name: str, texts: Texts, new_tokens: int, base: dict[str, str], init: str = "mean"
+) -> dict[str, Any]:
     stats = out / name / "_run" / "stats.json"
     if stats.exists():  # a rerun of the script resumes
         return json.loads(stats.read_text())["summary"]
-    args = ["vocab", "extend", "--output", str(out / name), "--new-tokens", str(new_tokens)]
+    args = ["vocab", "extend", "--output", str(out / name), "--new-tokens", str(new_tokens), "--init", init]
     for flag, value in base.items():
         args += [f"--{flag}", value]
     for p in texts.pt_train:
@@ -101,10 +106,12 @@ def main() -> None:
     parser.add_argument("--out", default="vocab-bench-out")
     parser.add_argument("--results", default=str(Path(__file__).parent / "results" / "vocab.md"))
     parser.add_argument("--new-tokens", type=int, default=1024)
-    parser.add_argument("--base-steps", type=int, default=600)
-    parser.add_argument("--cpt-steps", type=int, default=300)
-    parser.add_argument("--warmup-steps", type=int, default=30)
+    demo = DemoConfig.model_fields
+    parser.add_argument("--base-steps", type=int, default=demo["base_steps"].default)
+    parser.add_argument("--cpt-steps", type=int, default=demo["cpt_steps"].default)
+    parser.add_argument("--warmup-steps", type=int, default=demo["cpt_steps"].default // 10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--inits", nargs="+", default=["mean", "vocab_mean"], help="one extended arm each")
     args = parser.parse_args()
     for key, value in (
         ("HF_HUB_OFFLINE", "1"),
@@ -127,13 +134,16 @@ def main() -> None:
         out, "base-en", pack, {"config": BASE_MODEL}, args.base_steps, BASE_LR, texts,
         eval=eval_config(texts, args.base_steps),
     )  # fmt: skip
-    ext = extend(out, "extended", texts, args.new_tokens, {"model": base["export"]})
+    ext = {
+        init: extend(out, f"extended-{init}", texts, args.new_tokens, {"model": base["export"]}, init)
+        for init in args.inits
+    }
     demo_ext = extend(out, "demo-extended", texts, args.new_tokens, {"tokenizer": shared_tok})
     fert = fertility(
         out,
         {
             "en-bpe": en_tok,
-            "en-bpe+pt": str(out / "extended"),
+            "en-bpe+pt": str(out / f"extended-{args.inits[0]}"),
             "demo-bpe": shared_tok,
             "demo-bpe+pt": str(out / "demo-extended"),
         },
@@ -145,14 +155,10 @@ def main() -> None:
         "pt": {"paths": pt_paths, "weight": 0.75, "max_epochs": 4},
         "en_replay": {"paths": en_paths, "weight": 0.25, "max_epochs": 4},
     }
-    arms = {
-        "original": (en_tok, base["export"], {}),
-        "extended": (
-            str(out / "extended"),
-            str(out / "extended"),
-            {"embedding_warmup": {"steps": args.warmup_steps, "scope": "new_rows"}},
-        ),
-    }
+    warmup = {"embedding_warmup": {"steps": args.warmup_steps, "scope": "new_rows"}}
+    arms = {"original": (en_tok, base["export"], {})}
+    for init in args.inits:
+        arms[f"extended-{init}"] = (str(out / f"extended-{init}"), str(out / f"extended-{init}"), warmup)
     runs: dict[str, dict[int, dict[str, Any]]] = {arm: {} for arm in arms}
     for seed in args.seeds:
         for arm, (tokenizer, model, extra) in arms.items():
@@ -182,7 +188,7 @@ def write(
     args: argparse.Namespace,
     out: Path,
     base: dict[str, Any],
-    ext: dict[str, Any],
+    ext: dict[str, dict[str, Any]],
     demo_ext: dict[str, Any],
     fert: dict[str, Any],
     runs: dict[str, dict[int, dict[str, Any]]],
@@ -247,7 +253,7 @@ def markdown(r: dict[str, Any]) -> str:
                 f"| {pt['tokens_per_word']:.3f} | {pt['split_share']:.1%} | {en['tokens_per_byte']:.5f} "
                 f"| {en['tokens'] / en0['tokens'] - 1:+.3%} ({en['tokens'] - en0['tokens']:+,} of {en0['tokens']:,}) |"
             )
-    ext = r["extend"]
+    ext = next(iter(r["extend"].values()))
     lines += [
         "",
         f"Protected English training text: {ext['protect_identical_share']:.1%} of documents tokenized "
@@ -259,10 +265,12 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"Both arms: {s['cpt_steps']} steps x {s['seq_len'] * s['batch_sequences']:,} tokens, cosine lr "
         f"{s['cpt_lr']}, 75% Portuguese training text + 25% English replay, mixed and packed with the arm's "
-        "tokenizer (mix seed = train seed). The extended arm starts from the mean-initialised extended model "
-        f"and trains only the new embedding rows for its first {s['warmup_steps']} steps (inside the budget). "
-        "Equal tokens, not equal FLOPs: the extended arm's larger output layer costs more per token (column "
-        "FLOPs/token) and each of its tokens carries more Portuguese text. English base (before CPT): "
+        "tokenizer (mix seed = train seed). An `extended-<init>` arm starts from the extended model whose new "
+        "rows were initialised by `<init>` (`mean`: mean of the sub-token rows; `vocab_mean`: mean of all base "
+        "rows; `focus`: FOCUS) and trains only the new embedding rows for its first "
+        f"{s['warmup_steps']} steps (inside the budget). Equal tokens, not equal FLOPs: an extended arm's larger "
+        "output layer costs more per token (column FLOPs/token) and each of its tokens carries more Portuguese "
+        "text. English base (before CPT): "
         f"pt {r['base_bpb']['pt']:.4f}, en {r['base_bpb']['en']:.4f} bits per byte.",
         "",
         "| arm | FLOPs/token | pt bpb before | pt bpb after: mean ± sd | per seed | en bpb before "
@@ -279,6 +287,30 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {pt['mean']:.4f} ± {pt['sd']:.4f} | {per_seed(by_seed, 'pt')} "
             f"| {first['eval_bpb_before']['en']:.4f} | {en['mean']:.4f} ± {en['sd']:.4f} "
             f"| {per_seed(by_seed, 'en')} | {en['mean'] - r['base_bpb']['en']:+.4f} |"
+        )
+    lines += [
+        "",
+        "Paired by seed (same seed: same mixture draw and data order), each extended arm minus `original`, bits "
+        "per byte after CPT (negative: the extended arm is better; for English, a negative difference is less "
+        "forgetting):",
+        "",
+        "| arm | pt: mean difference | per seed | en: mean difference | per seed | seeds better on both |",
+        "|---|---:|---|---:|---|---:|",
+    ]
+    original = r["runs"]["original"]
+    for arm, by_seed in r["runs"].items():
+        seeds = [seed for seed in by_seed if seed in original and arm != "original"]
+        if not seeds:
+            continue
+        diff = {
+            lang: [by_seed[k]["eval_bpb_after"][lang] - original[k]["eval_bpb_after"][lang] for k in seeds]
+            for lang in ("pt", "en")
+        }
+        both = sum(p < 0 and e <= 0 for p, e in zip(diff["pt"], diff["en"], strict=True))
+        lines.append(
+            f"| {arm} | {statistics.fmean(diff['pt']):+.4f} | {', '.join(f'{d:+.4f}' for d in diff['pt'])} "
+            f"| {statistics.fmean(diff['en']):+.4f} | {', '.join(f'{d:+.4f}' for d in diff['en'])} "
+            f"| {both} of {len(seeds)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -9,6 +9,11 @@ embeddings and, when untied, the output embeddings (LM head; a head bias gets th
   trained offline on the target corpus tokenized with the *extended* tokenizer; for each new token the
   cosine similarities to the base tokens seen in that corpus go through sparsemax, and the weights combine
   those base tokens' embeddings. A new token without a fastText vector falls back to ``mean``.
+- ``vocab_mean`` (Hewitt 2021, "Initializing new word embeddings for pretrained language models"): every new
+  row is the mean of all base rows (``inits`` is ``None``). A new token's logit is then the average base
+  logit, far below the likely tokens', so the new rows take little probability on text the base tokenizer
+  already covered (English). With tied embeddings the sub-token mean puts each new row next to its
+  sub-tokens' rows and so onto their logits: measured in benchmarks/results/vocab.md.
 
 Old rows are copied unchanged by the resize, so the extended model gives the base model's logits on every
 text the extended tokenizer segments as the base one did.
@@ -140,8 +145,11 @@ def is_tied(model: PreTrainedModel) -> bool:
     return out is not None and out.weight is model.get_input_embeddings().weight
 
 
-def resize_and_init(model: PreTrainedModel, new_ids: Sequence[int], inits: Sequence[Init]) -> dict[str, Any]:
-    """Grow the input (and output) embeddings to hold ``new_ids`` and write each new row from its ``Init``."""
+def resize_and_init(
+    model: PreTrainedModel, new_ids: Sequence[int], inits: Sequence[Init] | None
+) -> dict[str, Any]:
+    """Grow the input (and output) embeddings to hold ``new_ids`` and write each new row from its ``Init``,
+    or as the mean of all base rows when ``inits`` is ``None``."""
     import torch
 
     before = model.get_input_embeddings().weight.shape[0]
@@ -157,6 +165,9 @@ def resize_and_init(model: PreTrainedModel, new_ids: Sequence[int], inits: Seque
         tensors.append(head.bias)
     with torch.no_grad():
         for tensor in tensors:
+            if inits is None:
+                tensor[list(new_ids)] = tensor[:before].mean(0)
+                continue
             for new_id, init in zip(new_ids, inits, strict=True):
                 w = torch.tensor(init.weights, dtype=tensor.dtype, device=tensor.device)
                 src = tensor[init.ids]

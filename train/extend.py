@@ -48,8 +48,10 @@ class VocabExtendConfig(StageConfig):
     max_corpus_bytes: int = Field(50_000_000, gt=0, description="UTF-8 bytes of corpus to learn from.")
     max_protect_bytes: int = Field(20_000_000, gt=0, description="UTF-8 bytes of protected text.")
     min_frequency: int = Field(2, gt=0, description="Least corpus frequency of a new token.")
-    init: Literal["mean", "focus"] = Field(
-        "mean", description="New rows: mean of the sub-tokens replaced, or focus (fastText + sparsemax)."
+    init: Literal["mean", "focus", "vocab_mean"] = Field(
+        "mean",
+        description="New rows: mean of the sub-tokens replaced, focus (fastText + sparsemax), or "
+        "vocab_mean (mean of all base rows: new tokens start with low logits).",
     )
     focus: FocusConfig = Field(default_factory=FocusConfig)
 
@@ -86,7 +88,7 @@ class VocabExtend(Stage[VocabExtendConfig]):
         from curation.mixer.sources import ReadOptions, read_texts
         from curation.mixer.tokenizer import load_tokenizer, tokenizer_fingerprint, vocab_size
         from curation.mixer.vocab import extend_tokenizer, wrap
-        from curation.train.embeddings import focus_init, mean_init
+        from curation.train.embeddings import Init, focus_init, mean_init
 
         cfg = self.cfg
         base = load_tokenizer(cfg.tokenizer or cfg.model)
@@ -104,10 +106,12 @@ class VocabExtend(Stage[VocabExtendConfig]):
             raise CurationError("no new token reaches min_frequency in the corpus")
         tokenizer = wrap(ext.tokenizer, base)
         b, e = base.backend_tokenizer, ext.tokenizer
+        inits: list[Init] | None = None
+        fell_back = 0
         if cfg.init == "focus":
             inits, fell_back = focus_init(b, e, ext.ids, corpus, cfg.focus)
-        else:
-            inits, fell_back = mean_init(b, ext.tokens), 0
+        elif cfg.init == "mean":
+            inits = mean_init(b, ext.tokens)
         surgery = {}
         with tempfile.TemporaryDirectory() as local:  # save_pretrained writes locally; io copies it out
             if model is not None:
@@ -159,9 +163,11 @@ class VocabExtend(Stage[VocabExtendConfig]):
                     "token": t,
                     "text": e.decode([i]),
                     "count": c,
-                    "init": {"ids": init.ids, "weights": init.weights},
+                    **({"init": {"ids": init.ids, "weights": init.weights}} if init else {}),
                 }
-                for i, t, c, init in zip(ext.ids, ext.tokens, ext.counts, inits, strict=True)
+                for i, t, c, init in zip(
+                    ext.ids, ext.tokens, ext.counts, inits or [None] * len(ext.ids), strict=True
+                )
             ],
         }
         io.write_json(io.join(cfg.output, VOCAB_EXTENSION_FILE), record)

@@ -46,9 +46,9 @@ def extend(data_dir: Path, base: Path, out: Path, init: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def extended(data_dir: Path, other_tokenizer_json: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Tied embeddings with mean rows, untied with FOCUS rows."""
+    """Tied embeddings with mean rows, untied with FOCUS rows and with vocabulary-mean rows."""
     out = {}
-    for tied, init in ((True, "mean"), (False, "focus")):
+    for tied, init in ((True, "mean"), (False, "focus"), (False, "vocab_mean")):
         root = tmp_path_factory.mktemp(f"extend-{init}")
         base = save_base(other_tokenizer_json, root / "base", tied)
         out[init] = {
@@ -59,7 +59,7 @@ def extended(data_dir: Path, other_tokenizer_json: Path, tmp_path_factory: pytes
     return out
 
 
-@pytest.mark.parametrize("init", ["mean", "focus"])
+@pytest.mark.parametrize("init", ["mean", "focus", "vocab_mean"])
 def test_extended_directory_loads_and_keeps_the_base_model(
     extended: dict, data_dir: Path, other_tokenizer_json: Path, init: str
 ) -> None:
@@ -86,21 +86,25 @@ def test_extended_directory_loads_and_keeps_the_base_model(
     assert corpus_tpb["extended"] < 0.92 * corpus_tpb["base"]
 
     matrices = [("input", base_model.get_input_embeddings().weight, model.get_input_embeddings().weight)]
-    if init == "focus":
+    if init != "mean":  # untied
         matrices.append(
             ("output", base_model.get_output_embeddings().weight, model.get_output_embeddings().weight)
         )
     backend = base_tok.backend_tokenizer
     for _, old, new in matrices:
         assert torch.equal(new[:n_base], old)  # every base row as it was
+        if init == "vocab_mean":  # every new row is the mean of all base rows (Hewitt 2021)
+            assert all("init" not in entry for entry in record["tokens"])
+            assert torch.allclose(new[n_base:], old.mean(0).expand(NEW_TOKENS, -1), atol=1e-6)
+            continue
         for entry in record["tokens"]:  # every new row is its documented combination of base rows
             ids, weights = entry["init"]["ids"], torch.tensor(entry["init"]["weights"])
             assert max(ids) < n_base and abs(float(weights.sum()) - 1) < 1e-4 and bool((weights > 0).all())
             assert torch.allclose(new[entry["id"]], (weights[:, None] * old[ids]).sum(0), atol=1e-5)
-    mean_rows = [e for e in record["tokens"] if e["init"]["ids"] == base_ids(backend, e["token"])]
+    mean_rows = [e for e in record["tokens"] if e.get("init", {}).get("ids") == base_ids(backend, e["token"])]
     if init == "mean":
         assert len(mean_rows) == NEW_TOKENS
-    else:  # FOCUS weighs similar base tokens, not the decomposition (except where it fell back to it)
+    elif init == "focus":  # similar base tokens, not the decomposition (except where it fell back to it)
         assert summary["focus_fallbacks"] < NEW_TOKENS // 2 and len(mean_rows) < NEW_TOKENS // 2
 
     # English is tokenized as before, so the extended model gives the base model's logits on it
