@@ -66,7 +66,7 @@ class DemoConfig(StageConfig):
     lang: str = Field("pt", description="Target language.")
     base_steps: int = Field(400, gt=0, description="Steps of the English base model.")
     cpt_steps: int = Field(200, gt=0, description="Steps of each continued-pretraining run.")
-    ablation_steps: int = Field(80, gt=0, description="Steps of each ablation job.")
+    ablation_steps: int = Field(50, gt=0, description="Steps of each ablation job.")
     fresh: bool = Field(False, description="Delete the output directory first.", json_schema_extra=RUNTIME)
 
 
