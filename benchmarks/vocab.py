@@ -158,7 +158,8 @@ def main() -> None:
     warmup = {"embedding_warmup": {"steps": args.warmup_steps, "scope": "new_rows"}}
     arms = {"original": (en_tok, base["export"], {})}
     for init in args.inits:
-        arms[f"extended-{init}"] = (str(out / f"extended-{init}"), str(out / f"extended-{init}"), warmup)
+        model_dir = str(out / f"extended-{init}")  # the extended tokenizer and model live together
+        arms[f"extended-{init}"] = (model_dir, model_dir, warmup)
     runs: dict[str, dict[int, dict[str, Any]]] = {arm: {} for arm in arms}
     for seed in args.seeds:
         for arm, (tokenizer, model, extra) in arms.items():
@@ -299,8 +300,8 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     original = r["runs"]["original"]
     for arm, by_seed in r["runs"].items():
-        seeds = [seed for seed in by_seed if seed in original and arm != "original"]
-        if not seeds:
+        seeds = [seed for seed in by_seed if seed in original]
+        if arm == "original" or not seeds:
             continue
         diff = {
             lang: [by_seed[k]["eval_bpb_after"][lang] - original[k]["eval_bpb_after"][lang] for k in seeds]
